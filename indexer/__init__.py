@@ -1,0 +1,37 @@
+"""Indexing: scan folders, decode, caption, embed, and write to the store."""
+
+from .captioning import (
+    KNOWN_TASKS,
+    TASK_ALT_TEXT,
+    TASK_CAPTION,
+    TASK_DETAILED,
+    TASK_OCR,
+    Captioner,
+    CaptionerUnavailable,
+    CaptionResult,
+    Tag,
+)
+from .captioners.fake import FakeCaptioner
+from .pipeline import IndexOptions, Indexer, IndexReport, embedding_text
+from .registry import Choice, UnknownCaptioner, choose, create
+
+__all__ = [
+    "KNOWN_TASKS",
+    "TASK_ALT_TEXT",
+    "TASK_CAPTION",
+    "TASK_DETAILED",
+    "TASK_OCR",
+    "CaptionResult",
+    "Captioner",
+    "CaptionerUnavailable",
+    "Choice",
+    "FakeCaptioner",
+    "IndexOptions",
+    "IndexReport",
+    "Indexer",
+    "Tag",
+    "UnknownCaptioner",
+    "choose",
+    "create",
+    "embedding_text",
+]

@@ -1,0 +1,80 @@
+"""The captioner contract: every backend (offline, fake, VLMs, API clients) implements this.
+
+A backend is a class with a few capability attributes and one method,
+``caption(images, task)``. Backends are found by name through the
+``picscribe.captioners`` entry-point group (see ``indexer.registry``), so a
+third-party package plugs in exactly the way the built-in ones do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
+
+from PIL import Image
+
+# The tasks a captioner may support. "caption" is the one indexing needs;
+# the rest are asked for by `picscribe caption`, `ask`, and the UI.
+TASK_CAPTION = "caption"
+TASK_DETAILED = "detailed"
+TASK_ALT_TEXT = "alt_text"
+TASK_OCR = "ocr"
+KNOWN_TASKS = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT, TASK_OCR})
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A label the backend saw in the image, with its confidence in [0, 1]."""
+
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """What a backend says about one image.
+
+    ``text`` is the sentence that gets embedded and shown. Tags and OCR text
+    are stored as separate searchable fields, so a backend should not stuff
+    them into ``text`` only to make them findable.
+    """
+
+    text: str
+    tags: tuple[Tag, ...] = ()
+    ocr_text: str = ""
+    # Human-written text (sidecar files, XMP/IPTC) is never overwritten by
+    # generated text; backends that import such text set this.
+    human: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class CaptionerUnavailable(RuntimeError):
+    """The backend cannot run here (missing weights, package or server).
+
+    The message must say what is missing and how to get it.
+    """
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """One-method protocol for caption backends.
+
+    ``caption`` takes a batch of decoded RGB images and returns one result per
+    image, in order. It may raise for the whole batch; the pipeline then
+    retries the images one at a time so that one bad image cannot sink the
+    others.
+    """
+
+    #: Registry name, e.g. "offline".
+    name: ClassVar[str]
+    #: Tasks this backend can do, a subset of KNOWN_TASKS.
+    tasks: ClassVar[frozenset[str]]
+
+    #: Identifies the weights/version that produced a caption, e.g.
+    #: "efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
+    #: model change can be detected and re-indexed.
+    @property
+    def model_id(self) -> str: ...
+
+    def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]: ...

@@ -1,0 +1,150 @@
+"""Read, hash and decode one file: the work done on the thread pool.
+
+The file is read once; the bytes are hashed and then decoded from memory, so
+a file that changes between the two steps cannot get a hash that belongs to
+other pixels. Content that the index already has a caption for is hashed but
+not decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .scan import FileEntry
+
+# PIL refuses anything above 2x its MAX_IMAGE_PIXELS outright; we say no
+# earlier, and say why, from the header alone, before any pixels are inflated.
+DEFAULT_MAX_PIXELS = 178_956_970
+DEFAULT_MAX_SIDE = 1024
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_DATETIME = 0x0132
+_ORIENTATION = 0x0112
+
+
+class DecodeError(Exception):
+    """A file that cannot be indexed; the message says why, for humans."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    entry: FileEntry
+    content_hash: str
+    # None when the content was already known and decoding was skipped.
+    image: Image.Image | None
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+
+
+def _heif_hint() -> None:
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise DecodeError("HEIC/AVIF support needs `pip install 'picscribe[heif]'`") from exc
+    pillow_heif.register_heif_opener()
+
+
+def load(
+    entry: FileEntry,
+    known_hashes: set[str] | frozenset[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> Loaded:
+    """Raise DecodeError with a plain reason for anything that is not a usable image."""
+    try:
+        with open(entry.path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+    except FileNotFoundError as exc:
+        raise DecodeError("file disappeared before it could be read") from exc
+    except PermissionError as exc:
+        raise DecodeError("permission denied") from exc
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from exc
+    # Record what we actually read, not what the scan saw a moment earlier.
+    entry = FileEntry(entry.path, len(data), st.st_mtime_ns)
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    content_hash = hashlib.sha256(data).hexdigest()
+    if content_hash in known_hashes:
+        return Loaded(entry, content_hash, None, 0, 0, "", None)
+    return _decode(entry, content_hash, data, max_pixels, max_side)
+
+
+def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, max_side: int) -> Loaded:
+    if data[4:8] == b"ftyp":
+        _heif_hint()
+    try:
+        with warnings.catch_warnings():
+            # We apply our own, explicit limit just below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(f"refused as a possible decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError("not an image, or an image format Pillow cannot read") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DecodeError(f"corrupt image header: {exc}") from exc
+
+    width, height = img.size
+    if width * height > max_pixels:
+        raise DecodeError(
+            f"image is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,} (possible decompression bomb)"
+        )
+    fmt = img.format or "unknown"
+
+    try:
+        # Inside the try: for PNG (and WebP) getexif() reads the whole file,
+        # since EXIF may follow the pixel data, so a truncated file fails
+        # here and must get the same plain reason as one failing in load().
+        exif = img.getexif()
+        taken_at = _taken_at(exif)
+        if exif.get(_ORIENTATION) in (5, 6, 7, 8):
+            width, height = height, width
+        # JPEG can decode at 1/2, 1/4, 1/8 scale for nearly free; models
+        # never need more than max_side pixels.
+        img.draft("RGB", (max_side, max_side))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = _to_rgb(img)
+        img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    except OSError as exc:
+        raise DecodeError(f"truncated or corrupt image data: {exc}") from exc
+    except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DecodeError(f"cannot decode image: {exc}") from exc
+    return Loaded(entry, content_hash, img, width, height, fmt, taken_at)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent areas become white, as a viewer would show them.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    """EXIF capture time as 'YYYY-MM-DD HH:MM:SS', or None if absent/garbled."""
+    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None

@@ -1,0 +1,323 @@
+"""Index folders: scan -> read/hash/decode (thread pool) -> caption -> embed -> store.
+
+Data flows one way. Decoding runs ahead of the model on a bounded thread
+pool; the model stage takes batches; each batch is written in one SQLite
+transaction. Files whose (size, mtime) match the index are not opened, and
+content the index already has a caption for (a moved or duplicated file) is
+hashed but neither decoded nor captioned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from store import CaptionRecord, FailureRecord, ImageRecord, Store, TextEmbedder
+
+from .captioning import TASK_CAPTION, Captioner, CaptionResult
+from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
+from .scan import FileEntry, ScanResult, scan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexReport:
+    captioner: str
+    model_id: str
+    scanned: int = 0
+    unchanged: int = 0
+    reused: int = 0  # known content at a new path: moved or duplicated
+    captioned: int = 0
+    failed: int = 0
+    removed: int = 0
+    decoded: int = 0
+    hashed: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Failures left from earlier runs on files that have not changed since.
+    still_failing: list[tuple[str, str]] = field(default_factory=list)
+    complete: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        d["still_failing"] = [{"path": p, "error": e} for p, e in self.still_failing]
+        return d
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    batch_size: int = 8
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_side: int = DEFAULT_MAX_SIDE
+    retry_failed: bool = False
+    progress: bool | None = None  # None: only when stderr is a terminal
+
+
+def embedding_text(result: CaptionResult) -> str:
+    """The text a caption is embedded by. One place, so evaluation can change it."""
+    return result.text
+
+
+class Indexer:
+    def __init__(
+        self,
+        store: Store,
+        captioner: Captioner,
+        embedder: TextEmbedder,
+        options: IndexOptions = IndexOptions(),
+    ) -> None:
+        self.store = store
+        self.captioner = captioner
+        self.embedder = embedder
+        self.options = options
+        self._embedder_bound = False
+        # Fail before any captioning work, not at the first write.
+        store.check_embedder(embedder.name)
+
+    def _bind_embedder(self) -> None:
+        # Deferred until a caption is written: asking for the dimension loads
+        # the model, which a no-op re-index has no need for.
+        if not self._embedder_bound:
+            self.store.bind_embedder(self.embedder.name, self.embedder.dim)
+            self._embedder_bound = True
+
+    # -- public ------------------------------------------------------------
+
+    def index(self, roots: Sequence[Path], *, scanner: Callable[..., ScanResult] = scan) -> IndexReport:
+        """Bring the index in step with the files under ``roots``."""
+        started = time.perf_counter()
+        report = IndexReport(self.captioner.name, self.captioner.model_id)
+        self.store.ensure_active_captioner(self.captioner.name, self.captioner.model_id)
+        abs_roots = [os.path.abspath(r) for r in roots]
+        known = self.store.file_states(abs_roots)
+        found = scanner(roots, known_paths=set(known))
+        report.scanned = len(found.files)
+
+        todo: list[FileEntry] = []
+        for entry in found.files:
+            state = known.get(entry.path)
+            if state and state.size == entry.size and state.mtime_ns == entry.mtime_ns:
+                if state.status == "ok" or not self.options.retry_failed:
+                    report.unchanged += 1
+                    continue
+            todo.append(entry)
+
+        stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
+        report.failures.extend((f.path, f.error) for f in stat_failures)
+        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
+
+        # Only now forget vanished paths, so that content moved to a new path
+        # is still alive when its new row is written and keeps its captions.
+        on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
+        gone = [
+            p for p in known
+            if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
+        ]
+        report.removed = self.store.remove_paths(gone)
+        self.store.flush()
+
+        new_failures = {p for p, _ in report.failures}
+        report.still_failing = [
+            (p, e) for p, e in self.store.failed_paths_under(abs_roots) if p not in new_failures
+        ]
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def reindex(self) -> IndexReport:
+        """Caption every indexed image with this captioner, next to the old
+        captions; switch search over only once every image has one."""
+        started = time.perf_counter()
+        report = IndexReport(self.captioner.name, self.captioner.model_id)
+        done = self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
+        wanted = self.store.paths_by_hash()
+        todo_hashes = {h: p for h, p in wanted.items() if h not in done}
+        report.unchanged = len(wanted) - len(todo_hashes)
+        entries = []
+        for h, path in sorted(todo_hashes.items(), key=lambda kv: kv[1]):
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                report.failures.append((path, f"cannot re-read for re-indexing: {exc.strerror or exc}"))
+                continue
+            entries.append(FileEntry(path, st.st_size, st.st_mtime_ns))
+        self._process(entries, frozenset(), report, [], expected=todo_hashes, update_images=False)
+        remaining = set(wanted) - self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
+        report.complete = not remaining
+        if report.complete:
+            self.store.set_active_captioner(self.captioner.name, self.captioner.model_id)
+        self.store.flush()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- the stages ----------------------------------------------------------
+
+    def _process(
+        self,
+        entries: list[FileEntry],
+        known_hashes: set[str] | frozenset[str],
+        report: IndexReport,
+        failures: list[FailureRecord],
+        *,
+        expected: dict[str, str] | None = None,
+        update_images: bool = True,
+    ) -> None:
+        opts = self.options
+        show = sys.stderr.isatty() if opts.progress is None else opts.progress
+        bar = tqdm(total=len(entries), unit="img", desc="indexing", disable=not show or not entries, file=sys.stderr)
+        batch: list[Loaded] = []
+        reused: list[ImageRecord] = []
+        pending_failures = list(failures)
+        # Content captioned earlier in this run, and content waiting in the
+        # current batch: a duplicate file reuses its twin's caption instead
+        # of being captioned twice.
+        captioned_info: dict[str, tuple[int, int, str, str | None]] = {}
+        in_batch: set[str] = set()
+        waiting: list[Loaded] = []
+
+        def flush() -> None:
+            nonlocal batch, reused, pending_failures, waiting
+            captions, images = self._caption_batch(batch, report, pending_failures)
+            for img in images:
+                captioned_info[img.content_hash] = (img.width, img.height, img.format, img.taken_at)
+            images += [_record(w, captioned_info[w.content_hash]) for w in waiting if w.content_hash in captioned_info]
+            for w in waiting:
+                if w.content_hash not in captioned_info:
+                    msg = "captioning failed for a file with identical content"
+                    pending_failures.append(FailureRecord(w.entry.path, w.entry.size, w.entry.mtime_ns, msg))
+                    report.failures.append((w.entry.path, msg))
+            self.store.write_batch(
+                images=(images + reused) if update_images else [],
+                captions=captions,
+                failures=pending_failures if update_images else [],
+            )
+            report.captioned += len(captions)
+            batch, reused, pending_failures, waiting = [], [], [], []
+            in_batch.clear()
+
+        for entry, outcome in self._load_ahead(entries, known_hashes):
+            bar.update(1)
+            if isinstance(outcome, DecodeError):
+                pending_failures.append(FailureRecord(entry.path, entry.size, entry.mtime_ns, str(outcome)))
+                report.failures.append((entry.path, str(outcome)))
+            else:
+                report.hashed += 1
+                if expected is not None and expected.get(outcome.content_hash) != entry.path:
+                    report.failures.append((entry.path, "file changed since it was indexed; run `picscribe index` first"))
+                elif outcome.image is None:
+                    reused.append(_record(outcome, self.store.image_info_by_hash([outcome.content_hash])[outcome.content_hash]))
+                    report.reused += 1
+                elif outcome.content_hash in captioned_info:
+                    reused.append(_record(outcome, captioned_info[outcome.content_hash]))
+                    report.reused += 1
+                elif outcome.content_hash in in_batch:
+                    waiting.append(outcome)
+                    report.reused += 1
+                else:
+                    report.decoded += 1
+                    in_batch.add(outcome.content_hash)
+                    batch.append(outcome)
+            if len(batch) >= opts.batch_size:
+                flush()
+        flush()
+        bar.close()
+        report.failed = len(report.failures)
+
+    def _load_ahead(self, entries: list[FileEntry], known_hashes: set[str] | frozenset[str]) -> Iterator[tuple[FileEntry, Loaded | DecodeError]]:
+        """Yield results in order while up to ``lookahead`` files load in the background."""
+        opts = self.options
+        lookahead = max(opts.workers, opts.batch_size * 2)
+
+        def work(entry: FileEntry) -> Loaded | DecodeError:
+            try:
+                return load(entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side)
+            except DecodeError as exc:
+                return exc
+            except Exception as exc:  # a decoder bug must not end the run
+                log.debug("unexpected error reading %s", entry.path, exc_info=True)
+                return DecodeError(f"unexpected error: {type(exc).__name__}: {exc}")
+
+        with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="picscribe-decode") as pool:
+            queue: deque[tuple[FileEntry, Future]] = deque()
+            it = iter(entries)
+            for entry in _take(it, lookahead):
+                queue.append((entry, pool.submit(work, entry)))
+            while queue:
+                entry, fut = queue.popleft()
+                for nxt in _take(it, 1):
+                    queue.append((nxt, pool.submit(work, nxt)))
+                yield entry, fut.result()
+
+    def _caption_batch(
+        self, batch: list[Loaded], report: IndexReport, failures: list[FailureRecord]
+    ) -> tuple[list[CaptionRecord], list[ImageRecord]]:
+        if not batch:
+            return [], []
+        results: list[CaptionResult | None]
+        try:
+            results = list(self.captioner.caption([b.image for b in batch], TASK_CAPTION))  # type: ignore[misc]
+            if len(results) != len(batch):
+                raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
+        except Exception:
+            log.debug("batch captioning failed; retrying one image at a time", exc_info=True)
+            results = [self._caption_one(b, report, failures) for b in batch]
+        done = [(b, r) for b, r in zip(batch, results) if r is not None]
+        if not done:
+            return [], []
+        self._bind_embedder()
+        vectors = self.embedder.embed([embedding_text(r) for _, r in done])
+        captions = [
+            CaptionRecord(
+                content_hash=b.content_hash,
+                captioner=self.captioner.name,
+                model_id=self.captioner.model_id,
+                task=TASK_CAPTION,
+                text=r.text,
+                vector=vec,
+                ocr_text=r.ocr_text,
+                human=r.human,
+                tags=tuple((tag.label, tag.score) for tag in r.tags),
+            )
+            for (b, r), vec in zip(done, vectors)
+        ]
+        images = [_record(b, (b.width, b.height, b.format, b.taken_at)) for b, _ in done]
+        return captions, images
+
+    def _caption_one(self, item: Loaded, report: IndexReport, failures: list[FailureRecord]) -> CaptionResult | None:
+        try:
+            (result,) = self.captioner.caption([item.image], TASK_CAPTION)  # type: ignore[list-item]
+            return result
+        except Exception as exc:
+            msg = f"captioner {self.captioner.name} failed: {type(exc).__name__}: {exc}"
+            failures.append(FailureRecord(item.entry.path, item.entry.size, item.entry.mtime_ns, msg))
+            report.failures.append((item.entry.path, msg))
+            return None
+
+
+def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord:
+    width, height, fmt, taken_at = info
+    e = item.entry
+    return ImageRecord(e.path, e.size, e.mtime_ns, item.content_hash, width, height, fmt, taken_at)
+
+
+def _take(it: Iterator[FileEntry], n: int) -> Iterable[FileEntry]:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")

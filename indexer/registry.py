@@ -1,0 +1,75 @@
+"""Find caption backends by name through the ``picscribe.captioners`` entry points.
+
+Built-in backends are registered in picscribe's own pyproject.toml, exactly
+as a plugin package would register its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from .captioning import Captioner, CaptionerUnavailable
+
+GROUP = "picscribe.captioners"
+AUTO = "auto"
+OFFLINE = "offline"
+
+
+class UnknownCaptioner(ValueError):
+    pass
+
+
+def available_backends() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def backend_class(name: str) -> type:
+    backends = available_backends()
+    if name not in backends:
+        known = ", ".join(sorted(backends)) or "none (is picscribe installed?)"
+        raise UnknownCaptioner(f"unknown captioner {name!r}; known: {AUTO}, {known}")
+    return backends[name].load()
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """'ollama:llava:13b' -> ('ollama', 'llava:13b'); 'offline' -> ('offline', None)."""
+    name, sep, model = spec.partition(":")
+    return name, (model if sep else None)
+
+
+@dataclass(frozen=True)
+class Choice:
+    captioner: Captioner
+    #: One line for the user: which backend was chosen and why.
+    reason: str
+
+
+def create(spec: str, *, device: str = "auto") -> Captioner:
+    name, model = parse_spec(spec)
+    cls = backend_class(name)
+    reason = cls.available() if hasattr(cls, "available") else None
+    if reason:
+        raise CaptionerUnavailable(f"captioner {name!r} cannot run here: {reason}")
+    return cls(device=device, model=model)
+
+
+def choose(spec: str, *, vlm: str | None = None, device: str = "auto") -> Choice:
+    """Resolve a --captioner value, including ``auto``.
+
+    ``auto`` uses the configured VLM (``vlm``, a backend spec) when it can
+    run, and otherwise the built-in offline captioner.
+    """
+    if spec != AUTO:
+        captioner = create(spec, device=device)
+        return Choice(captioner, f"captioner: {spec} ({captioner.model_id}), as asked")
+    if vlm:
+        try:
+            captioner = create(vlm, device=device)
+            return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM")
+        except (CaptionerUnavailable, UnknownCaptioner, ValueError) as exc:
+            why = f"the configured VLM {vlm!r} is not usable ({exc})"
+    else:
+        why = "no VLM is configured (set PICSCRIBE_VLM or vlm in config.toml)"
+    captioner = create(OFFLINE, device=device)
+    return Choice(captioner, f"captioner: {OFFLINE} ({captioner.model_id}), because {why}")

@@ -1,0 +1,120 @@
+"""Walk folders and list the image files in them, cheaply.
+
+Only ``stat`` is used for files the index already knows; anything else is
+judged by extension or, failing that, by its first bytes. Symlinks to folders
+are followed once: a loop is cut where it closes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sniff import has_image_extension, looks_like_image
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # absolute, not resolved: the path the user knows
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    files: list[FileEntry] = field(default_factory=list)
+    # Image candidates that could not even be stat'ed: (path, reason).
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    # Folders that could not be listed; known files under them are kept,
+    # not treated as deleted.
+    unreadable_dirs: list[str] = field(default_factory=list)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def scan(roots: Iterable[Path], known_paths: frozenset[str] | set[str] = frozenset()) -> ScanResult:
+    """List image files under each root (a folder or a single file)."""
+    result = ScanResult()
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in roots:
+        root_abs = os.path.abspath(root)
+        if os.path.isdir(root_abs):
+            _walk(root_abs, result, seen_dirs, known_paths)
+        else:
+            _add_file(root_abs, result, known_paths, explicit=True)
+    return result
+
+
+def _walk(top: str, result: ScanResult, seen_dirs: set[tuple[int, int]], known: frozenset[str] | set[str]) -> None:
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            result.unreadable_dirs.append(folder)
+            result.errors.append((folder, f"cannot read folder: {_reason(exc)}"))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            continue  # a symlink brought us back to a folder already walked
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            result.unreadable_dirs.append(folder)
+            result.errors.append((folder, f"cannot read folder: {_reason(exc)}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files and folders (.git, .thumbnails, ._AppleDouble)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(entry.path)
+            else:
+                _add_file(entry.path, result, known, explicit=False)
+        stack.extend(reversed(subdirs))
+
+
+def _add_file(path: str, result: ScanResult, known: frozenset[str] | set[str], *, explicit: bool) -> None:
+    candidate = explicit or path in known or has_image_extension(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        # A dangling or looping symlink: report it only if it claims to be an image.
+        if candidate:
+            result.errors.append((_printable(path), _reason(exc)))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return
+    if not candidate and not looks_like_image(Path(path)):
+        return
+    if not _is_utf8(path):
+        # A name in a legacy encoding (say Latin-1 from an old archive) holds
+        # surrogate escapes that SQLite cannot store: written as is, it would
+        # fail the whole batch. Record it under a printable form instead.
+        result.errors.append((_printable(path), "file name is not valid UTF-8; rename the file to index it"))
+        return
+    result.files.append(FileEntry(path, st.st_size, st.st_mtime_ns))
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    """``path`` with undecodable bytes shown as ``\\xNN``: storable, and readable."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

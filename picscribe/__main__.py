@@ -1,0 +1,5 @@
+"""``python -m picscribe`` runs the CLI."""
+
+from .cli import main
+
+main()

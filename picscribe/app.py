@@ -1,0 +1,42 @@
+"""Build the objects a command needs from a Config. The only place that
+knows how the rooms fit together."""
+
+from __future__ import annotations
+
+from indexer import IndexOptions, Indexer, choose
+from indexer.registry import Choice
+from search import Retriever, SentenceTransformerEmbedder
+from store import Store
+
+from .config import Config
+
+
+def open_store(cfg: Config, *, create: bool = True) -> Store:
+    return Store.open(cfg.home, create=create)
+
+
+def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformerEmbedder:
+    """With a store, the model that built it: a query must be embedded by the
+    same model as the captions. Without one, the configured model (indexing
+    checks it against the store and refuses a different one)."""
+    name = (store.embedder_name if store is not None else None) or cfg.embedder
+    return SentenceTransformerEmbedder(name, cache_dir=cfg.cache_dir / "models")
+
+
+def choose_captioner(cfg: Config) -> Choice:
+    return choose(cfg.captioner, vlm=cfg.vlm, device=cfg.device)
+
+
+def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool = False) -> Indexer:
+    options = IndexOptions(
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        max_pixels=cfg.max_pixels,
+        max_side=cfg.max_side,
+        retry_failed=retry_failed,
+    )
+    return Indexer(store, choice.captioner, embedder_for(cfg), options)
+
+
+def retriever_for(cfg: Config, store: Store) -> Retriever:
+    return Retriever(store, embedder_for(cfg, store))

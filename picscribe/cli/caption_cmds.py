@@ -1,0 +1,64 @@
+"""picscribe caption: caption image files directly, without touching the index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer import KNOWN_TASKS, TASK_CAPTION
+from indexer.decode import DecodeError, load
+from indexer.scan import FileEntry
+
+from .. import app
+from ._common import DEVICE, Context, emit_json, library_errors, pass_context, say
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--captioner", default=None, help="Backend name [default: auto].")
+@click.option("--task", type=click.Choice(sorted(KNOWN_TASKS)), default=TASK_CAPTION, show_default=True)
+@click.option("--device", type=DEVICE, default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout (JSONL).")
+@pass_context
+@library_errors
+def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task: str, device: str | None, as_json: bool) -> None:
+    """Caption IMAGE... and print the results. Exit status 1 if any failed."""
+    cfg = ctx.with_overrides(captioner=captioner, device=device)
+    choice = app.choose_captioner(cfg)
+    say(choice.reason)
+    backend = choice.captioner
+    if task not in backend.tasks:
+        raise click.BadParameter(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task")
+    failed = 0
+    for path in images:
+        abs_path = str(path.expanduser().absolute())
+        try:
+            loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=cfg.max_pixels, max_side=cfg.max_side)
+            assert loaded.image is not None
+            (result,) = backend.caption([loaded.image], task)
+        except DecodeError as exc:
+            failed += 1
+            say(f"Error: {abs_path}: {exc}")
+            continue
+        except Exception as exc:  # one image's model failure must not stop the rest
+            failed += 1
+            say(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}")
+            continue
+        if as_json:
+            emit_json(
+                {
+                    "path": abs_path,
+                    "caption": result.text,
+                    "model": backend.model_id,
+                    "captioner": backend.name,
+                    "task": task,
+                    "tags": [{"label": t.label, "score": round(t.score, 4)} for t in result.tags],
+                    "ocr_text": result.ocr_text,
+                }
+            )
+        else:
+            click.echo(f"{abs_path}\n    {result.text}")
+    if failed:
+        say(f"{failed} of {len(images)} image(s) failed")
+        raise SystemExit(1)

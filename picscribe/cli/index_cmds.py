@@ -1,0 +1,90 @@
+"""picscribe index / reindex."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer import IndexReport
+
+from .. import app
+from ._common import DEVICE, Context, emit_json, library_errors, opened_store, pass_context, say
+
+
+def _summary(report: IndexReport, verb: str) -> None:
+    parts = [
+        f"{report.scanned} found" if verb == "indexed" else f"{report.unchanged} already done",
+        f"{report.captioned} captioned",
+        f"{report.reused} reused (moved or duplicate)",
+    ]
+    if verb == "indexed":
+        parts += [f"{report.unchanged} unchanged", f"{report.removed} removed"]
+    parts.append(f"{report.failed} failed")
+    say(f"{verb}: " + ", ".join(parts) + f" in {report.seconds:.1f}s")
+    for path, error in report.failures:
+        say(f"  failed: {path}: {error}")
+    if report.still_failing:
+        say(f"{len(report.still_failing)} file(s) failed before and are unchanged (use --retry-failed):")
+        for path, error in report.still_failing[:20]:
+            say(f"  failed: {path}: {error}")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--captioner", default=None, help="Backend name, e.g. offline, fake, or auto [default: auto].")
+@click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per model batch [default: 8].")
+@click.option("--retry-failed", is_flag=True, help="Try again files that failed before and have not changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@pass_context
+@library_errors
+def index(
+    ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
+    batch_size: int | None, retry_failed: bool, as_json: bool,
+) -> None:
+    """Caption and index the images under PATH... (incremental).
+
+    Exit status 1 if any image under PATH could not be indexed.
+    """
+    cfg = ctx.with_overrides(captioner=captioner, device=device, batch_size=batch_size)
+    choice = app.choose_captioner(cfg)
+    say(choice.reason)
+    with opened_store(cfg) as store:
+        report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths))
+    if as_json:
+        emit_json(report.to_dict())
+    if report.scanned == 0 and not report.failures:
+        say("No images found under " + ", ".join(str(p) for p in paths) + ".")
+    else:
+        _summary(report, "indexed")
+    if report.failures or report.still_failing:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("--captioner", default=None, help="Backend to re-caption with [default: auto].")
+@click.option("--device", type=DEVICE, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@pass_context
+@library_errors
+def reindex(ctx: Context, captioner: str | None, device: str | None, batch_size: int | None, as_json: bool) -> None:
+    """Re-caption every indexed image with a (new) captioner.
+
+    New captions are written next to the old ones; search switches to them
+    only once every image has one. Interrupted runs resume where they stopped.
+    """
+    cfg = ctx.with_overrides(captioner=captioner, device=device, batch_size=batch_size)
+    choice = app.choose_captioner(cfg)
+    say(choice.reason)
+    with opened_store(cfg, create=False) as store:
+        report = app.indexer_for(cfg, store, choice).reindex()
+    if as_json:
+        emit_json(report.to_dict())
+    _summary(report, "re-indexed")
+    if report.complete:
+        say(f"search now uses {report.captioner} ({report.model_id})")
+    else:
+        say("not every image has a new caption yet; search still uses the previous captions")
+        raise SystemExit(1)

@@ -1,0 +1,38 @@
+"""picscribe status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from ._common import Context, emit_json, library_errors, opened_store, pass_context
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON object.")
+@pass_context
+@library_errors
+def status(ctx: Context, as_json: bool) -> None:
+    """Show what the index holds: counts, models, failures."""
+    with opened_store(ctx.cfg, create=False) as store:
+        st = store.status()
+    if as_json:
+        d = asdict(st)
+        d["failures"] = [{"path": p, "error": e} for p, e in st.failures]
+        d["captions_by_model"] = [{"captioner": n, "model": m, "count": c} for n, m, c in st.captions_by_model]
+        emit_json(d)
+        return
+    click.echo(f"index:       {st.home}")
+    click.echo(f"images:      {st.images} ({st.ok} ok, {st.failed} failed), {st.searchable} searchable")
+    active = f"{st.active_captioner} ({st.active_model})" if st.active_captioner else "none yet"
+    click.echo(f"captioner:   {active}")
+    click.echo(f"embedder:    {st.embedder or 'none yet'}")
+    for name, model, count in st.captions_by_model:
+        click.echo(f"  {count:>7}  searched by {name} ({model})")
+    if st.failures:
+        click.echo("failed:")
+        for path, error in st.failures:
+            click.echo(f"  {path}: {error}")
+        if st.failed > len(st.failures):
+            click.echo(f"  ... and {st.failed - len(st.failures)} more")

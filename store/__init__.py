@@ -1,0 +1,37 @@
+"""picscribe's index: SQLite (the source of truth) and the FAISS cache derived from it.
+
+This package imports nothing from the rest of picscribe.
+"""
+
+from ._migrations import SCHEMA_VERSION, SchemaTooNew
+from ._records import (
+    CaptionRecord,
+    FailureRecord,
+    FileState,
+    HitRow,
+    ImageRecord,
+    SearchFilters,
+    StoreStatus,
+    TextEmbedder,
+)
+from ._store import DB_NAME, VECTORS_NAME, Store, StoreError
+from ._vector_index import CorruptIndexFile, VectorIndex
+
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "VECTORS_NAME",
+    "CaptionRecord",
+    "CorruptIndexFile",
+    "FailureRecord",
+    "FileState",
+    "HitRow",
+    "ImageRecord",
+    "SchemaTooNew",
+    "SearchFilters",
+    "Store",
+    "StoreError",
+    "StoreStatus",
+    "TextEmbedder",
+    "VectorIndex",
+]

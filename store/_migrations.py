@@ -1,0 +1,122 @@
+"""Numbered schema migrations, applied in order and recorded in ``PRAGMA user_version``.
+
+Each migration is a list of SQL statements run in one transaction, so a crash
+mid-migration leaves the previous version intact. Never edit a migration that
+has shipped; append a new one. ``tests/test_store_schema.py`` checks that the
+result matches the SQLAlchemy tables in ``_schema.py``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+MIGRATIONS: list[list[str]] = [
+    # 1: initial schema.
+    [
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # One row per file path. Content properties (size, dimensions) live
+        # here too because a file is what the user points at; captions are
+        # keyed by content hash so moves and duplicates reuse them.
+        """CREATE TABLE images (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            content_hash TEXT,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            width INTEGER,
+            height INTEGER,
+            format TEXT,
+            taken_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            error TEXT,
+            indexed_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ix_images_content_hash ON images (content_hash)",
+        """CREATE TABLE captions (
+            id INTEGER PRIMARY KEY,
+            content_hash TEXT NOT NULL,
+            captioner TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            task TEXT NOT NULL,
+            text TEXT NOT NULL,
+            ocr_text TEXT NOT NULL DEFAULT '',
+            human INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            UNIQUE (content_hash, captioner, model_id, task)
+        )""",
+        "CREATE INDEX ix_captions_content_hash ON captions (content_hash)",
+        """CREATE TABLE tags (
+            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            score REAL NOT NULL,
+            PRIMARY KEY (caption_id, label)
+        )""",
+        # Every vector lives in SQLite; the FAISS file is a cache built from this.
+        """CREATE TABLE embeddings (
+            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE,
+            embedder TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (caption_id, embedder)
+        )""",
+        # The caption each image content is searched by: human text first,
+        # then the active captioner's, then the newest. Materialised so that
+        # search, FTS and FAISS agree on one row per content hash.
+        """CREATE TABLE current_captions (
+            content_hash TEXT PRIMARY KEY,
+            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE
+        )""",
+        "CREATE INDEX ix_current_captions_caption_id ON current_captions (caption_id)",
+        # Keyword index over current captions; rowid = captions.id.
+        """CREATE VIRTUAL TABLE search_text USING fts5(
+            caption, tags, ocr, tokenize = 'porter unicode61'
+        )""",
+    ],
+    # 2: NOT NULL on the two TEXT primary keys. SQLite lets a non-INTEGER
+    # PRIMARY KEY hold NULL (any number of them), which _schema says cannot
+    # happen. SQLite cannot alter a column, so both tables are rebuilt; no
+    # other table references them.
+    [
+        """CREATE TABLE meta_v2 (
+            key TEXT NOT NULL PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        "INSERT INTO meta_v2 (key, value) SELECT key, value FROM meta WHERE key IS NOT NULL",
+        "DROP TABLE meta",
+        "ALTER TABLE meta_v2 RENAME TO meta",
+        """CREATE TABLE current_captions_v2 (
+            content_hash TEXT NOT NULL PRIMARY KEY,
+            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE
+        )""",
+        """INSERT INTO current_captions_v2 (content_hash, caption_id)
+            SELECT content_hash, caption_id FROM current_captions WHERE content_hash IS NOT NULL""",
+        "DROP TABLE current_captions",
+        "ALTER TABLE current_captions_v2 RENAME TO current_captions",
+        "CREATE INDEX ix_current_captions_caption_id ON current_captions (caption_id)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to SCHEMA_VERSION; returns the version found before."""
+    found = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"index schema version {found} is newer than this picscribe understands "
+            f"({SCHEMA_VERSION}); upgrade picscribe"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version - 1]:
+            conn.exec_driver_sql(statement)
+        # PRAGMA takes no bound parameters; version is our own int.
+        conn.exec_driver_sql(f"PRAGMA user_version = {version}")
+    return found

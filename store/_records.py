@@ -1,0 +1,118 @@
+"""Plain records passed into and out of the store. No SQL here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """Turns text into unit vectors. The store records ``name`` and ``dim``
+    with every vector, so a query is always embedded by the model that made
+    the index."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Return float32 array (len(texts), dim), each row L2-normalised."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the index knows about a path, enough to skip it unread."""
+
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None  # "YYYY-MM-DD HH:MM:SS", SQLite's datetime() format
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    error: str
+
+
+@dataclass(frozen=True)
+class CaptionRecord:
+    content_hash: str
+    captioner: str
+    model_id: str
+    task: str
+    text: str
+    vector: np.ndarray
+    ocr_text: str = ""
+    human: bool = False
+    tags: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrictions applied inside the store, before ranking.
+
+    ``folder`` is an absolute directory; ``date_from``/``date_to`` compare
+    against the EXIF capture time, or the file's mtime when it has none, as
+    "YYYY-MM-DD HH:MM:SS" strings (inclusive).
+    """
+
+    folder: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def is_empty(self) -> bool:
+        return self.folder is None and self.date_from is None and self.date_to is None
+
+
+@dataclass(frozen=True)
+class HitRow:
+    """One image (path) joined with the caption it is searched by."""
+
+    caption_id: int
+    path: str
+    content_hash: str
+    caption: str
+    captioner: str
+    model_id: str
+    human: bool
+    ocr_text: str
+    width: int | None
+    height: int | None
+    taken_at: str | None
+    tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    home: str
+    images: int
+    ok: int
+    failed: int
+    searchable: int
+    failures: list[tuple[str, str]]
+    captions_by_model: list[tuple[str, str, int]]
+    active_captioner: str | None
+    active_model: str | None
+    embedder: str | None
+    generation: int

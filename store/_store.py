@@ -1,0 +1,728 @@
+"""The index: SQLite (source of truth) plus the FAISS cache derived from it.
+
+Every write happens in one SQLite transaction that also bumps a generation
+counter. The in-memory FAISS index follows along after each commit and is
+written to disk with that generation; on open, a file whose generation,
+count or checksum disagrees with SQLite is rebuilt from the vectors in
+SQLite. A kill -9 at any point therefore loses nothing that was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from . import _schema as t
+from ._migrations import SCHEMA_VERSION, migrate
+from ._records import (
+    CaptionRecord,
+    FailureRecord,
+    FileState,
+    HitRow,
+    ImageRecord,
+    SearchFilters,
+    StoreStatus,
+)
+from ._vector_index import CorruptIndexFile, IndexHeader, VectorIndex
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "index.sqlite"
+VECTORS_NAME = "vectors.faiss"
+# Only the short caption is what search ranks by; other tasks (detailed,
+# alt text) are stored but not indexed.
+SEARCH_TASK = "caption"
+# SQLite caps bound parameters per statement; stay well below it.
+_CHUNK = 500
+
+
+class StoreError(RuntimeError):
+    """A problem with the index itself (not with one image)."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _make_engine(db_path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{db_path}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Hand transaction control to SQLAlchemy's "begin" event below, so
+        # that writers can take the write lock up front (BEGIN IMMEDIATE) and
+        # never fail half-way through with "database is locked".
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # A database from a newer picscribe is refused by migrate(); leave it
+        # exactly as it is, and switching its journal mode would be a write.
+        (version,) = cur.execute("PRAGMA user_version").fetchone()
+        if version <= SCHEMA_VERSION:
+            cur.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable against process crashes in WAL mode; only an OS
+        # crash or power loss can drop the last transactions.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Store:
+    """Open with ``Store.open(home)``; close with ``close()`` or a ``with`` block."""
+
+    def __init__(self, home: Path, engine: Engine) -> None:
+        self.home = home
+        self._engine = engine
+        self._vectors_path = home / VECTORS_NAME
+        self._lock = threading.RLock()
+        self._vindex: VectorIndex | None = None
+        self._vindex_generation: int | None = None
+        self._vindex_dirty = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def open(cls, home: Path | str, *, create: bool = True) -> Store:
+        home = Path(home).expanduser().absolute()
+        db_path = home / DB_NAME
+        if home.exists() and not home.is_dir():
+            raise StoreError(f"{home}: is not a directory")
+        if not db_path.exists():
+            if not create:
+                raise StoreError(f"no index at {home}; run `picscribe index PATH` first")
+            try:
+                home.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{home}: cannot create index directory: {exc.strerror or exc}") from exc
+        engine = _make_engine(db_path)
+        try:
+            with engine.connect().execution_options(write=True) as conn, conn.begin():
+                migrate(conn)
+        except Exception as exc:
+            engine.dispose()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"{db_path}: cannot open index: {exc}") from exc
+        return cls(home, engine)
+
+    def close(self) -> None:
+        self.flush()
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
+    # -- meta --------------------------------------------------------------
+
+    @staticmethod
+    def _get_meta(conn: Connection, key: str) -> str | None:
+        return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one_or_none()
+
+    @staticmethod
+    def _set_meta(conn: Connection, key: str, value: str) -> None:
+        stmt = sqlite_insert(t.meta).values(key=key, value=value)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+    def _generation(self, conn: Connection) -> int:
+        return int(self._get_meta(conn, "generation") or 0)
+
+    def meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            return self._get_meta(conn, key)
+
+    @property
+    def embedder_name(self) -> str | None:
+        return self.meta("embedder")
+
+    def active_captioner(self) -> tuple[str, str] | None:
+        with self._read() as conn:
+            name = self._get_meta(conn, "active_captioner")
+            model = self._get_meta(conn, "active_model")
+        return (name, model or "") if name else None
+
+    def bind_embedder(self, name: str, dim: int) -> None:
+        """Record which embedder this index uses; refuse a different one.
+
+        Mixing vectors from two embedding models would make similarities
+        meaningless, so the first write fixes the model for the index.
+        """
+        with self._write() as conn:
+            have = self._get_meta(conn, "embedder")
+            if have is None:
+                self._set_meta(conn, "embedder", name)
+                self._set_meta(conn, "dim", str(dim))
+        self.check_embedder(name)
+
+    def check_embedder(self, name: str) -> None:
+        """Raise StoreError if the index is bound to another embedder (cheap: no model load)."""
+        have = self.embedder_name
+        if have is not None and have != name:
+            raise StoreError(
+                f"this index was built with embedder {have!r}, not {name!r}; set "
+                f"PICSCRIBE_EMBEDDER={have} (or embedder in config.toml), or use a new --home"
+            )
+
+    # -- incremental indexing support --------------------------------------
+
+    def file_states(self, roots: Iterable[str]) -> dict[str, FileState]:
+        """Known files under any of ``roots`` (absolute directories or files)."""
+        out: dict[str, FileState] = {}
+        cols = (t.images.c.path, t.images.c.size, t.images.c.mtime_ns, t.images.c.status, t.images.c.content_hash)
+        with self._read() as conn:
+            for root in roots:
+                rows = conn.execute(select(*cols).where(_under(t.images.c.path, root)))
+                for path, size, mtime_ns, status, h in rows:
+                    out[path] = FileState(size, mtime_ns, status, h)
+        return out
+
+    def hashes_with_caption(self, captioner: str, model_id: str) -> set[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.captions.c.content_hash).where(
+                    t.captions.c.captioner == captioner,
+                    t.captions.c.model_id == model_id,
+                    t.captions.c.task == SEARCH_TASK,
+                )
+            )
+            return {r[0] for r in rows}
+
+    def hashes_with_current_caption(self) -> set[str]:
+        with self._read() as conn:
+            return {r[0] for r in conn.execute(select(t.current_captions.c.content_hash))}
+
+    def image_info_by_hash(self, hashes: Iterable[str]) -> dict[str, tuple[int, int, str, str | None]]:
+        """(width, height, format, taken_at) for known content, so a moved or
+        duplicated file is recorded without decoding it again."""
+        hashes = list(hashes)
+        out: dict[str, tuple[int, int, str, str | None]] = {}
+        cols = (t.images.c.content_hash, t.images.c.width, t.images.c.height, t.images.c.format, t.images.c.taken_at)
+        with self._read() as conn:
+            for chunk in _chunks(hashes):
+                q = select(*cols).where(t.images.c.content_hash.in_(chunk), t.images.c.status == "ok")
+                for h, w, hh, fmt, taken in conn.execute(q):
+                    out[h] = (w, hh, fmt, taken)
+        return out
+
+    def paths_by_hash(self) -> dict[str, str]:
+        """One indexed path for each distinct content, for re-captioning."""
+        with self._read() as conn:
+            q = (
+                select(t.images.c.content_hash, func.min(t.images.c.path))
+                .where(t.images.c.status == "ok")
+                .group_by(t.images.c.content_hash)
+            )
+            return {h: p for h, p in conn.execute(q)}
+
+    def ok_hashes(self) -> set[str]:
+        with self._read() as conn:
+            q = select(t.images.c.content_hash).where(t.images.c.status == "ok").distinct()
+            return {r[0] for r in conn.execute(q)}
+
+    # -- writes ------------------------------------------------------------
+
+    def write_batch(
+        self,
+        images: Sequence[ImageRecord] = (),
+        captions: Sequence[CaptionRecord] = (),
+        failures: Sequence[FailureRecord] = (),
+    ) -> None:
+        """Record one batch in a single transaction: all of it or none of it."""
+        if not (images or captions or failures):
+            return
+        embedder = self.embedder_name
+        if captions and embedder is None:
+            raise StoreError("bind_embedder() must be called before writing captions")
+        now = _now()
+        with self._lock, self._write() as conn:
+            paths = [r.path for r in images] + [r.path for r in failures]
+            affected = self._hashes_at_paths(conn, paths)
+            for rec in failures:
+                values = dict(
+                    path=rec.path, content_hash=None, size=rec.size, mtime_ns=rec.mtime_ns,
+                    width=None, height=None, format=None, taken_at=None,
+                    status="failed", error=rec.error, indexed_at=now,
+                )
+                self._upsert_image(conn, values)
+            for rec in images:
+                values = dict(
+                    path=rec.path, content_hash=rec.content_hash, size=rec.size, mtime_ns=rec.mtime_ns,
+                    width=rec.width, height=rec.height, format=rec.format, taken_at=rec.taken_at,
+                    status="ok", error=None, indexed_at=now,
+                )
+                self._upsert_image(conn, values)
+                affected.add(rec.content_hash)
+            for cap in captions:
+                self._upsert_caption(conn, cap, embedder or "", now)
+                affected.add(cap.content_hash)
+            self._commit_current(conn, affected)
+
+    def remove_paths(self, paths: Sequence[str]) -> int:
+        """Forget files that are gone from disk. Returns how many rows went."""
+        if not paths:
+            return 0
+        removed = 0
+        with self._lock, self._write() as conn:
+            affected = self._hashes_at_paths(conn, paths)
+            for chunk in _chunks(list(paths)):
+                removed += conn.execute(t.images.delete().where(t.images.c.path.in_(chunk))).rowcount
+            self._commit_current(conn, affected)
+        return removed
+
+    def set_active_captioner(self, captioner: str, model_id: str) -> None:
+        """Make this captioner's captions the ones search uses (where present).
+
+        Called once a re-index with that captioner is complete; human text
+        still wins over it.
+        """
+        with self._lock, self._write() as conn:
+            self._set_meta(conn, "active_captioner", captioner)
+            self._set_meta(conn, "active_model", model_id)
+            all_hashes = {r[0] for r in conn.execute(select(t.captions.c.content_hash).distinct())}
+            all_hashes |= {r[0] for r in conn.execute(select(t.current_captions.c.content_hash))}
+            self._commit_current(conn, all_hashes)
+
+    def ensure_active_captioner(self, captioner: str, model_id: str) -> tuple[str, str]:
+        """Set the active captioner if none is set yet; return the active one."""
+        with self._lock, self._write() as conn:
+            name = self._get_meta(conn, "active_captioner")
+            if name is None:
+                self._set_meta(conn, "active_captioner", captioner)
+                self._set_meta(conn, "active_model", model_id)
+                return captioner, model_id
+            return name, self._get_meta(conn, "active_model") or ""
+
+    def _hashes_at_paths(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(paths)):
+            q = select(t.images.c.content_hash).where(t.images.c.path.in_(chunk), t.images.c.content_hash.is_not(None))
+            out.update(r[0] for r in conn.execute(q))
+        return out
+
+    @staticmethod
+    def _upsert_image(conn: Connection, values: dict) -> None:
+        stmt = sqlite_insert(t.images).values(**values)
+        update = {k: v for k, v in values.items() if k != "path"}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=update))
+
+    @staticmethod
+    def _upsert_caption(conn: Connection, cap: CaptionRecord, embedder: str, now: str) -> None:
+        values = dict(
+            content_hash=cap.content_hash, captioner=cap.captioner, model_id=cap.model_id,
+            task=cap.task, text=cap.text, ocr_text=cap.ocr_text, human=int(cap.human), created_at=now,
+        )
+        stmt = sqlite_insert(t.captions).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["content_hash", "captioner", "model_id", "task"],
+            set_={k: values[k] for k in ("text", "ocr_text", "human", "created_at")},
+        ).returning(t.captions.c.id)
+        caption_id = conn.execute(stmt).scalar_one()
+        conn.execute(t.tags.delete().where(t.tags.c.caption_id == caption_id))
+        if cap.tags:
+            conn.execute(
+                t.tags.insert(),
+                [{"caption_id": caption_id, "label": label, "score": float(score)} for label, score in cap.tags],
+            )
+        vec = np.ascontiguousarray(cap.vector, dtype=np.float32)
+        stmt = sqlite_insert(t.embeddings).values(
+            caption_id=caption_id, embedder=embedder, dim=int(vec.shape[0]), vector=vec.tobytes()
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["caption_id", "embedder"], set_={"dim": int(vec.shape[0]), "vector": vec.tobytes()}
+            )
+        )
+
+    def _commit_current(self, conn: Connection, hashes: set[str]) -> None:
+        """Re-decide the searched caption for ``hashes``, keep FTS in step,
+        drop generated captions of content no file has any more, bump the
+        generation, and arrange for the FAISS cache to follow the commit."""
+        if not hashes:
+            return
+        active_name = self._get_meta(conn, "active_captioner")
+        active_model = self._get_meta(conn, "active_model") or ""
+        embedder = self._get_meta(conn, "embedder") or ""
+        hash_list = sorted(hashes)
+
+        live: set[str] = set()
+        candidates: dict[str, list[tuple[int, bool, bool, str]]] = {}
+        old_current: dict[str, int] = {}
+        for chunk in _chunks(hash_list):
+            q = select(t.images.c.content_hash).where(t.images.c.content_hash.in_(chunk), t.images.c.status == "ok")
+            live.update(r[0] for r in conn.execute(q))
+            q = select(
+                t.captions.c.content_hash, t.captions.c.id, t.captions.c.human,
+                t.captions.c.captioner, t.captions.c.model_id, t.captions.c.created_at,
+            ).where(t.captions.c.content_hash.in_(chunk), t.captions.c.task == SEARCH_TASK)
+            for h, cid, human, name, model, created in conn.execute(q):
+                is_active = name == active_name and model == active_model
+                candidates.setdefault(h, []).append((cid, bool(human), is_active, created))
+            q = select(t.current_captions.c.content_hash, t.current_captions.c.caption_id).where(
+                t.current_captions.c.content_hash.in_(chunk)
+            )
+            old_current.update({h: cid for h, cid in conn.execute(q)})
+
+        new_current: dict[str, int] = {}
+        for h in live:
+            if h in candidates:
+                # Human text first, then the active captioner, then the newest.
+                best = max(candidates[h], key=lambda c: (c[1], c[2], c[3], c[0]))
+                new_current[h] = best[0]
+
+        removed_ids = [cid for h, cid in old_current.items() if new_current.get(h) != cid]
+        added = {h: cid for h, cid in new_current.items() if old_current.get(h) != cid}
+        dead = [h for h in hash_list if h not in live]
+
+        for cid in removed_ids:
+            conn.execute(text("DELETE FROM search_text WHERE rowid = :id"), {"id": cid})
+        stale = [h for h, cid in old_current.items() if new_current.get(h) != cid]
+        for chunk in _chunks(stale):
+            conn.execute(t.current_captions.delete().where(t.current_captions.c.content_hash.in_(chunk)))
+        if added:
+            conn.execute(
+                t.current_captions.insert(), [{"content_hash": h, "caption_id": cid} for h, cid in added.items()]
+            )
+            self._insert_search_text(conn, list(added.values()))
+        # Content that no file has any more: generated captions go; human
+        # text stays, so it comes back if the file does.
+        for chunk in _chunks(dead):
+            conn.execute(t.captions.delete().where(t.captions.c.content_hash.in_(chunk), t.captions.c.human == 0))
+
+        add_vectors = self._vectors_for(conn, list(added.values()), embedder)
+        if not removed_ids and not add_vectors and not dead and not added:
+            return
+        generation = self._generation(conn)
+        self._set_meta(conn, "generation", str(generation + 1))
+        # Applied to the in-memory FAISS only after the commit succeeds.
+        conn.info.setdefault("picscribe_after_commit", []).append(
+            (generation, np.array(removed_ids, dtype=np.int64), add_vectors)
+        )
+        self._register_after_commit(conn)
+
+    def _register_after_commit(self, conn: Connection) -> None:
+        if conn.info.get("picscribe_hooked"):
+            return
+        conn.info["picscribe_hooked"] = True
+
+        def _after_commit(c: Connection) -> None:
+            for generation, removed, adds in c.info.pop("picscribe_after_commit", []):
+                self._apply_delta(generation, removed, adds)
+            c.info.pop("picscribe_hooked", None)
+
+        def _after_rollback(c: Connection) -> None:
+            c.info.pop("picscribe_after_commit", None)
+            c.info.pop("picscribe_hooked", None)
+
+        event.listen(conn, "commit", _after_commit, once=True)
+        event.listen(conn, "rollback", _after_rollback, once=True)
+
+    def _apply_delta(self, generation_before: int, removed: np.ndarray, adds: dict[int, np.ndarray]) -> None:
+        with self._lock:
+            if self._vindex is None:
+                return
+            if self._vindex_generation != generation_before:
+                # Another process wrote in between; our copy is stale.
+                self._vindex = None
+                return
+            self._vindex.remove(removed)
+            if adds:
+                ids = np.fromiter(adds.keys(), dtype=np.int64, count=len(adds))
+                self._vindex.add(ids, np.stack(list(adds.values())))
+            self._vindex_generation = generation_before + 1
+            self._vindex_dirty = True
+
+    @staticmethod
+    def _vectors_for(conn: Connection, caption_ids: list[int], embedder: str) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for chunk in _chunks(caption_ids):
+            q = select(t.embeddings.c.caption_id, t.embeddings.c.vector).where(
+                t.embeddings.c.caption_id.in_(chunk), t.embeddings.c.embedder == embedder
+            )
+            for cid, blob in conn.execute(q):
+                out[cid] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    @staticmethod
+    def _insert_search_text(conn: Connection, caption_ids: list[int]) -> None:
+        for chunk in _chunks(caption_ids):
+            rows = conn.execute(
+                select(t.captions.c.id, t.captions.c.text, t.captions.c.ocr_text).where(t.captions.c.id.in_(chunk))
+            ).all()
+            tag_text: dict[int, list[str]] = {}
+            for cid, label in conn.execute(
+                select(t.tags.c.caption_id, t.tags.c.label).where(t.tags.c.caption_id.in_(chunk))
+            ):
+                tag_text.setdefault(cid, []).append(label)
+            conn.execute(
+                text("INSERT INTO search_text (rowid, caption, tags, ocr) VALUES (:id, :caption, :tags, :ocr)"),
+                [
+                    {"id": cid, "caption": txt, "tags": " ".join(tag_text.get(cid, [])), "ocr": ocr}
+                    for cid, txt, ocr in rows
+                ],
+            )
+
+    # -- the FAISS cache ---------------------------------------------------
+
+    def vector_index(self) -> VectorIndex:
+        """The FAISS index, checked against SQLite and rebuilt if it disagrees."""
+        with self._lock:
+            with self._read() as conn:
+                generation = self._generation(conn)
+                embedder = self._get_meta(conn, "embedder") or ""
+                dim = int(self._get_meta(conn, "dim") or 0)
+                if self._vindex is not None and self._vindex_generation == generation:
+                    return self._vindex
+                expected = self._searchable_count(conn, embedder)
+                loaded, reason = self._load_vectors_file(generation, expected, embedder)
+                if loaded is None:
+                    log.info("rebuilding vector index from SQLite: %s", reason)
+                    loaded = self._build_from_sqlite(conn, embedder, dim)
+                    self._vindex, self._vindex_generation = loaded, generation
+                    self._save_vectors(generation, embedder)
+                else:
+                    self._vindex, self._vindex_generation = loaded, generation
+            return loaded
+
+    def _load_vectors_file(
+        self, generation: int, expected: int, embedder: str
+    ) -> tuple[VectorIndex | None, str]:
+        try:
+            vi, header = VectorIndex.load(self._vectors_path)
+        except FileNotFoundError:
+            return None, "no vectors file"
+        except CorruptIndexFile as exc:
+            return None, str(exc)
+        if header.generation != generation:
+            return None, f"file is at generation {header.generation}, SQLite at {generation}"
+        if header.count != expected or header.embedder != embedder:
+            return None, f"file has {header.count} vectors, SQLite {expected}"
+        return vi, ""
+
+    @staticmethod
+    def _searchable_count(conn: Connection, embedder: str) -> int:
+        q = (
+            select(func.count())
+            .select_from(t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id))
+            .where(t.embeddings.c.embedder == embedder)
+        )
+        return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _build_from_sqlite(conn: Connection, embedder: str, dim: int) -> VectorIndex:
+        vi = VectorIndex(dim or 1)
+        q = (
+            select(t.embeddings.c.caption_id, t.embeddings.c.vector)
+            .select_from(t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id))
+            .where(t.embeddings.c.embedder == embedder)
+        )
+        ids: list[int] = []
+        vecs: list[np.ndarray] = []
+        for cid, blob in conn.execute(q):
+            ids.append(cid)
+            vecs.append(np.frombuffer(blob, dtype=np.float32))
+            if len(ids) >= 10_000:
+                vi.add(np.array(ids, dtype=np.int64), np.stack(vecs))
+                ids, vecs = [], []
+        if ids:
+            vi.add(np.array(ids, dtype=np.int64), np.stack(vecs))
+        return vi
+
+    def _save_vectors(self, generation: int, embedder: str) -> None:
+        assert self._vindex is not None
+        header = IndexHeader(generation=generation, count=len(self._vindex), dim=self._vindex.dim, embedder=embedder)
+        try:
+            self._vindex.save(self._vectors_path, header)
+        except OSError as exc:
+            # The cache is optional: SQLite has everything. Say so and go on.
+            log.warning("could not write %s (%s); it will be rebuilt next time", self._vectors_path, exc)
+            return
+        self._vindex_dirty = False
+
+    def flush(self) -> None:
+        """Write the FAISS cache to disk if it changed since it was loaded."""
+        with self._lock:
+            if self._vindex is None or not self._vindex_dirty or self._vindex_generation is None:
+                return
+            with self._read() as conn:
+                if self._generation(conn) != self._vindex_generation:
+                    self._vindex = None  # someone else wrote; rebuild on next use
+                    return
+                embedder = self._get_meta(conn, "embedder") or ""
+            self._save_vectors(self._vindex_generation, embedder)
+
+    # -- reads for search --------------------------------------------------
+
+    def allowed_caption_ids(self, filters: SearchFilters) -> np.ndarray:
+        q = (
+            select(t.current_captions.c.caption_id)
+            .select_from(t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash))
+            .where(t.images.c.status == "ok", *_filter_clauses(filters))
+            .distinct()
+        )
+        with self._read() as conn:
+            return np.array([r[0] for r in conn.execute(q)], dtype=np.int64)
+
+    def keyword_search(self, match: str, limit: int, caption_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 over caption, tags and OCR text. Scores are positive, higher
+        is better (SQLite's bm25() is negated). ``caption_ids`` restricts the
+        search to those rows, e.g. to score candidates found by FAISS."""
+        if not match:
+            return []
+        sql = "SELECT rowid, -bm25(search_text) AS s FROM search_text WHERE search_text MATCH :q"
+        params: dict[str, object] = {"q": match, "limit": limit}
+        if caption_ids is not None:
+            if not caption_ids:
+                return []
+            sql += " AND rowid IN (SELECT value FROM json_each(:ids))"
+            params["ids"] = "[" + ",".join(str(int(i)) for i in caption_ids) + "]"
+        sql += " ORDER BY s DESC LIMIT :limit"
+        with self._read() as conn:
+            return [(int(r[0]), float(r[1])) for r in conn.execute(text(sql), params)]
+
+    def hit_rows(self, caption_ids: Sequence[int], filters: SearchFilters = SearchFilters()) -> dict[int, list[HitRow]]:
+        """For each caption id, the image rows (paths) searched by it."""
+        out: dict[int, list[HitRow]] = {}
+        if not caption_ids:
+            return out
+        c, i = t.captions, t.images
+        q = (
+            select(
+                c.c.id, i.c.path, i.c.content_hash, c.c.text, c.c.captioner, c.c.model_id,
+                c.c.human, c.c.ocr_text, i.c.width, i.c.height, i.c.taken_at,
+            )
+            .select_from(
+                t.current_captions.join(c, c.c.id == t.current_captions.c.caption_id).join(
+                    i, i.c.content_hash == t.current_captions.c.content_hash
+                )
+            )
+            .where(i.c.status == "ok", *_filter_clauses(filters))
+        )
+        with self._read() as conn:
+            tags: dict[int, list[str]] = {}
+            for chunk in _chunks(list(caption_ids)):
+                for row in conn.execute(q.where(c.c.id.in_(chunk)).order_by(i.c.path)):
+                    out.setdefault(row[0], []).append(row)
+                tq = (
+                    select(t.tags.c.caption_id, t.tags.c.label)
+                    .where(t.tags.c.caption_id.in_(chunk))
+                    .order_by(t.tags.c.caption_id, t.tags.c.score.desc())
+                )
+                for cid, label in conn.execute(tq):
+                    tags.setdefault(cid, []).append(label)
+        return {
+            cid: [
+                HitRow(
+                    caption_id=r[0], path=r[1], content_hash=r[2], caption=r[3], captioner=r[4],
+                    model_id=r[5], human=bool(r[6]), ocr_text=r[7], width=r[8], height=r[9],
+                    taken_at=r[10], tags=tuple(tags.get(cid, ())),
+                )
+                for r in rows
+            ]
+            for cid, rows in out.items()
+        }
+
+    def current_caption_id_for_path(self, path: str) -> int | None:
+        q = (
+            select(t.current_captions.c.caption_id)
+            .select_from(t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash))
+            .where(t.images.c.path == path)
+        )
+        with self._read() as conn:
+            return conn.execute(q).scalar_one_or_none()
+
+    # -- status ------------------------------------------------------------
+
+    def status(self, failure_limit: int = 50) -> StoreStatus:
+        i = t.images
+        with self._read() as conn:
+            counts = dict(conn.execute(select(i.c.status, func.count()).group_by(i.c.status)).all())
+            failures = conn.execute(
+                select(i.c.path, i.c.error).where(i.c.status == "failed").order_by(i.c.path).limit(failure_limit)
+            ).all()
+            by_model = conn.execute(
+                select(t.captions.c.captioner, t.captions.c.model_id, func.count())
+                .select_from(t.current_captions.join(t.captions, t.captions.c.id == t.current_captions.c.caption_id))
+                .group_by(t.captions.c.captioner, t.captions.c.model_id)
+                .order_by(func.count().desc())
+            ).all()
+            embedder = self._get_meta(conn, "embedder")
+            searchable = self._searchable_count(conn, embedder or "")
+            return StoreStatus(
+                home=str(self.home),
+                images=sum(counts.values()),
+                ok=counts.get("ok", 0),
+                failed=counts.get("failed", 0),
+                searchable=searchable,
+                failures=[(p, e or "") for p, e in failures],
+                captions_by_model=[(n, m, c) for n, m, c in by_model],
+                active_captioner=self._get_meta(conn, "active_captioner"),
+                active_model=self._get_meta(conn, "active_model"),
+                embedder=embedder,
+                generation=self._generation(conn),
+            )
+
+    def failed_paths_under(self, roots: Iterable[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        with self._read() as conn:
+            for root in roots:
+                q = select(t.images.c.path, t.images.c.error).where(
+                    t.images.c.status == "failed", _under(t.images.c.path, root)
+                )
+                out.extend((p, e or "") for p, e in conn.execute(q))
+        return sorted(out)
+
+
+def _under(column, root: str):  # type: ignore[no-untyped-def]
+    """SQL condition: ``column`` is ``root`` itself or a path inside it.
+
+    A substring comparison rather than LIKE, so '%' and '_' in folder names
+    are not wildcards.
+    """
+    root = root.rstrip("/") or "/"
+    prefix = root if root.endswith("/") else root + "/"
+    return (column == root) | (func.substr(column, 1, len(prefix)) == prefix)
+
+
+def _filter_clauses(filters: SearchFilters) -> list:
+    clauses = []
+    if filters.folder:
+        clauses.append(_under(t.images.c.path, filters.folder))
+    # Photos without EXIF time fall back to the file's modification time.
+    when = func.coalesce(t.images.c.taken_at, func.datetime(t.images.c.mtime_ns / 1_000_000_000, "unixepoch"))
+    if filters.date_from:
+        clauses.append(when >= filters.date_from)
+    if filters.date_to:
+        clauses.append(when <= filters.date_to)
+    return clauses

@@ -1,0 +1,69 @@
+"""Shared fixtures. Every test gets its own index dir; nothing touches the
+user's real picscribe home or any model hub."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from picscribe.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "data" / "samples" / "images"
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the unzipped embedding model, shared by the session."""
+    return tmp_path_factory.mktemp("picscribe-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("PICSCRIBE_HOME", str(home))
+    monkeypatch.setenv("PICSCRIBE_CACHE", str(model_cache))
+    for var in ("PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_DEVICE", "PICSCRIBE_EMBEDDER"):
+        monkeypatch.delenv(var, raising=False)
+    # A test that reaches for a hub fails fast instead of hanging.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def home(isolated_env: Path) -> Path:
+    return isolated_env
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A private copy of six sample photos, safe to move, edit and delete."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for src in sorted(SAMPLES.glob("*.jpg"))[:6]:
+        shutil.copy2(src, folder / src.name)
+    return folder
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run() -> Run:
+    """Invoke the CLI in-process (models load once per test session)."""
+
+    def _run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return _run
+
+
+def index_json(run: Run, *args: str) -> tuple[int, dict]:
+    result = run("index", *args, "--captioner", "fake", "--json")
+    return result.exit_code, json.loads(result.stdout)
