@@ -1,0 +1,88 @@
+"""Read text in an image with RapidOCR (PP-OCRv4 ONNX models bundled in the wheel)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from rapidocr_onnxruntime import RapidOCR
+
+log = logging.getLogger(__name__)
+
+#: Lines recognised with lower confidence are mostly noise (texture read as letters).
+MIN_LINE_SCORE = 0.6
+# RapidOCR creates these loggers with their own stderr handlers at DEBUG level.
+_RAPIDOCR_LOGGERS = ("RapidOCR", "OrtInferSession")
+
+_engine: RapidOCR | None = None
+# Guards loading, and inference too: RapidOCR keeps per-call settings on the
+# instance, and onnxruntime already spreads one image over all cores.
+_lock = threading.Lock()
+
+
+def _quiet_rapidocr() -> None:
+    """Route RapidOCR's chatter into our logging setup instead of its own stderr handlers."""
+    for name in _RAPIDOCR_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
+def _get_engine() -> RapidOCR:
+    global _engine
+    if _engine is None:
+        from rapidocr_onnxruntime import RapidOCR  # imported late: onnxruntime is slow to import
+
+        _engine = RapidOCR()
+        _quiet_rapidocr()
+    return _engine
+
+
+def load() -> None:
+    """Load the OCR models now rather than on the first image."""
+    with _lock:
+        _get_engine()
+
+
+def _reading_order(lines: list[tuple[np.ndarray, str]]) -> list[str]:
+    """Sort boxes top-to-bottom, then left-to-right within a visual line.
+
+    Two boxes share a line when their vertical centres are closer than half
+    the smaller box height, which tolerates slightly tilted text.
+    """
+    boxes = sorted(lines, key=lambda item: float(item[0][:, 1].mean()))
+    rows: list[list[tuple[np.ndarray, str]]] = []
+    for box, text in boxes:
+        centre, height = float(box[:, 1].mean()), float(np.ptp(box[:, 1]))
+        if rows:
+            last = rows[-1][-1][0]
+            last_height = float(np.ptp(last[:, 1]))
+            if abs(centre - float(last[:, 1].mean())) < 0.5 * min(height, last_height):
+                rows[-1].append((box, text))
+                continue
+        rows.append([(box, text)])
+    return [text for row in rows for _, text in sorted(row, key=lambda item: float(item[0][:, 0].min()))]
+
+
+def read_text(image: Image.Image) -> str:
+    """Return the confident text lines of an RGB image, one per line, in reading order ("" if none)."""
+    # An ndarray is taken as BGR (OpenCV order); flipping avoids a second copy inside RapidOCR.
+    bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+    with _lock:
+        result: list[list[Any]] | None
+        result, _ = _get_engine()(bgr)
+    if not result:
+        return ""
+    kept = [
+        (np.asarray(box, dtype=np.float32), str(text).strip())
+        for box, text, score in result
+        if float(score) >= MIN_LINE_SCORE and str(text).strip()
+    ]
+    log.debug("OCR kept %d of %d lines", len(kept), len(result))
+    return "\n".join(_reading_order(kept))
