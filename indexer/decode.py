@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,9 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 _DATETIME = 0x0132
 _ORIENTATION = 0x0112
+
+
+_warnings_lock = threading.Lock()
 
 
 class DecodeError(Exception):
@@ -86,7 +90,10 @@ def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, m
     if data[4:8] == b"ftyp":
         _heif_hint()
     try:
-        with warnings.catch_warnings():
+        # catch_warnings swaps process-global state and is not thread-safe;
+        # decoding runs on a pool, so serialise it. Image.open reads only the
+        # header, so the lock is held briefly.
+        with _warnings_lock, warnings.catch_warnings():
             # We apply our own, explicit limit just below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))

@@ -115,7 +115,9 @@ class Indexer:
             todo.append(entry)
 
         stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
-        report.failures.extend((f.path, f.error) for f in stat_failures)
+        # Files that could not even be stat'ed get a failed row; a folder that
+        # could not be listed has no row of its own but is reported all the same.
+        report.failures.extend(found.errors)
         self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
 
         # Only now forget vanished paths, so that content moved to a new path

@@ -13,8 +13,10 @@ from sqlalchemy import Connection
 MIGRATIONS: list[list[str]] = [
     # 1: initial schema.
     [
+        # NOT NULL is spelled out on TEXT primary keys: unlike INTEGER
+        # PRIMARY KEY, SQLite lets them hold NULL otherwise.
         """CREATE TABLE meta (
-            key TEXT PRIMARY KEY,
+            key TEXT NOT NULL PRIMARY KEY,
             value TEXT NOT NULL
         )""",
         # One row per file path. Content properties (size, dimensions) live
@@ -66,7 +68,7 @@ MIGRATIONS: list[list[str]] = [
         # then the active captioner's, then the newest. Materialised so that
         # search, FTS and FAISS agree on one row per content hash.
         """CREATE TABLE current_captions (
-            content_hash TEXT PRIMARY KEY,
+            content_hash TEXT NOT NULL PRIMARY KEY,
             caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE
         )""",
         "CREATE INDEX ix_current_captions_caption_id ON current_captions (caption_id)",
@@ -74,28 +76,6 @@ MIGRATIONS: list[list[str]] = [
         """CREATE VIRTUAL TABLE search_text USING fts5(
             caption, tags, ocr, tokenize = 'porter unicode61'
         )""",
-    ],
-    # 2: NOT NULL on the two TEXT primary keys. SQLite lets a non-INTEGER
-    # PRIMARY KEY hold NULL (any number of them), which _schema says cannot
-    # happen. SQLite cannot alter a column, so both tables are rebuilt; no
-    # other table references them.
-    [
-        """CREATE TABLE meta_v2 (
-            key TEXT NOT NULL PRIMARY KEY,
-            value TEXT NOT NULL
-        )""",
-        "INSERT INTO meta_v2 (key, value) SELECT key, value FROM meta WHERE key IS NOT NULL",
-        "DROP TABLE meta",
-        "ALTER TABLE meta_v2 RENAME TO meta",
-        """CREATE TABLE current_captions_v2 (
-            content_hash TEXT NOT NULL PRIMARY KEY,
-            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE
-        )""",
-        """INSERT INTO current_captions_v2 (content_hash, caption_id)
-            SELECT content_hash, caption_id FROM current_captions WHERE content_hash IS NOT NULL""",
-        "DROP TABLE current_captions",
-        "ALTER TABLE current_captions_v2 RENAME TO current_captions",
-        "CREATE INDEX ix_current_captions_caption_id ON current_captions (caption_id)",
     ],
 ]
 

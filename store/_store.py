@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,6 +43,15 @@ VECTORS_NAME = "vectors.faiss"
 SEARCH_TASK = "caption"
 # SQLite caps bound parameters per statement; stay well below it.
 _CHUNK = 500
+
+
+@dataclass(frozen=True)
+class _Delta:
+    """What one committed transaction changed in the searchable vectors."""
+
+    generation_before: int
+    removed: np.ndarray
+    added: dict[int, np.ndarray]
 
 
 class StoreError(RuntimeError):
@@ -266,39 +276,44 @@ class Store:
         if captions and embedder is None:
             raise StoreError("bind_embedder() must be called before writing captions")
         now = _now()
-        with self._lock, self._write() as conn:
-            paths = [r.path for r in images] + [r.path for r in failures]
-            affected = self._hashes_at_paths(conn, paths)
-            for rec in failures:
-                values = dict(
-                    path=rec.path, content_hash=None, size=rec.size, mtime_ns=rec.mtime_ns,
-                    width=None, height=None, format=None, taken_at=None,
-                    status="failed", error=rec.error, indexed_at=now,
-                )
-                self._upsert_image(conn, values)
-            for rec in images:
-                values = dict(
-                    path=rec.path, content_hash=rec.content_hash, size=rec.size, mtime_ns=rec.mtime_ns,
-                    width=rec.width, height=rec.height, format=rec.format, taken_at=rec.taken_at,
-                    status="ok", error=None, indexed_at=now,
-                )
-                self._upsert_image(conn, values)
-                affected.add(rec.content_hash)
-            for cap in captions:
-                self._upsert_caption(conn, cap, embedder or "", now)
-                affected.add(cap.content_hash)
-            self._commit_current(conn, affected)
+        with self._lock:
+            with self._write() as conn:
+                paths = [r.path for r in images] + [r.path for r in failures]
+                affected = self._hashes_at_paths(conn, paths)
+                for rec in failures:
+                    values = dict(
+                        path=rec.path, content_hash=None, size=rec.size, mtime_ns=rec.mtime_ns,
+                        width=None, height=None, format=None, taken_at=None,
+                        status="failed", error=rec.error, indexed_at=now,
+                    )
+                    self._upsert_image(conn, values)
+                for rec in images:
+                    values = dict(
+                        path=rec.path, content_hash=rec.content_hash, size=rec.size, mtime_ns=rec.mtime_ns,
+                        width=rec.width, height=rec.height, format=rec.format, taken_at=rec.taken_at,
+                        status="ok", error=None, indexed_at=now,
+                    )
+                    self._upsert_image(conn, values)
+                    affected.add(rec.content_hash)
+                rewritten: set[int] = set()
+                for cap in captions:
+                    rewritten.add(self._upsert_caption(conn, cap, embedder or "", now))
+                    affected.add(cap.content_hash)
+                delta = self._commit_current(conn, affected, rewritten)
+            self._apply_delta(delta)
 
     def remove_paths(self, paths: Sequence[str]) -> int:
         """Forget files that are gone from disk. Returns how many rows went."""
         if not paths:
             return 0
         removed = 0
-        with self._lock, self._write() as conn:
-            affected = self._hashes_at_paths(conn, paths)
-            for chunk in _chunks(list(paths)):
-                removed += conn.execute(t.images.delete().where(t.images.c.path.in_(chunk))).rowcount
-            self._commit_current(conn, affected)
+        with self._lock:
+            with self._write() as conn:
+                affected = self._hashes_at_paths(conn, paths)
+                for chunk in _chunks(list(paths)):
+                    removed += conn.execute(t.images.delete().where(t.images.c.path.in_(chunk))).rowcount
+                delta = self._commit_current(conn, affected)
+            self._apply_delta(delta)
         return removed
 
     def set_active_captioner(self, captioner: str, model_id: str) -> None:
@@ -307,12 +322,14 @@ class Store:
         Called once a re-index with that captioner is complete; human text
         still wins over it.
         """
-        with self._lock, self._write() as conn:
-            self._set_meta(conn, "active_captioner", captioner)
-            self._set_meta(conn, "active_model", model_id)
-            all_hashes = {r[0] for r in conn.execute(select(t.captions.c.content_hash).distinct())}
-            all_hashes |= {r[0] for r in conn.execute(select(t.current_captions.c.content_hash))}
-            self._commit_current(conn, all_hashes)
+        with self._lock:
+            with self._write() as conn:
+                self._set_meta(conn, "active_captioner", captioner)
+                self._set_meta(conn, "active_model", model_id)
+                all_hashes = {r[0] for r in conn.execute(select(t.captions.c.content_hash).distinct())}
+                all_hashes |= {r[0] for r in conn.execute(select(t.current_captions.c.content_hash))}
+                delta = self._commit_current(conn, all_hashes)
+            self._apply_delta(delta)
 
     def ensure_active_captioner(self, captioner: str, model_id: str) -> tuple[str, str]:
         """Set the active captioner if none is set yet; return the active one."""
@@ -338,7 +355,7 @@ class Store:
         conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=update))
 
     @staticmethod
-    def _upsert_caption(conn: Connection, cap: CaptionRecord, embedder: str, now: str) -> None:
+    def _upsert_caption(conn: Connection, cap: CaptionRecord, embedder: str, now: str) -> int:
         values = dict(
             content_hash=cap.content_hash, captioner=cap.captioner, model_id=cap.model_id,
             task=cap.task, text=cap.text, ocr_text=cap.ocr_text, human=int(cap.human), created_at=now,
@@ -364,13 +381,21 @@ class Store:
                 index_elements=["caption_id", "embedder"], set_={"dim": int(vec.shape[0]), "vector": vec.tobytes()}
             )
         )
+        return int(caption_id)
 
-    def _commit_current(self, conn: Connection, hashes: set[str]) -> None:
+    def _commit_current(
+        self, conn: Connection, hashes: set[str], rewritten: Collection[int] = ()
+    ) -> _Delta | None:
         """Re-decide the searched caption for ``hashes``, keep FTS in step,
-        drop generated captions of content no file has any more, bump the
-        generation, and arrange for the FAISS cache to follow the commit."""
+        drop generated captions of content no file has any more, and bump
+        the generation. Returns the change the FAISS cache must follow once
+        the transaction has committed (None if search is unaffected).
+
+        ``rewritten`` are caption ids whose text or vector was just replaced
+        in place: if one stays current, its FTS row and FAISS vector are
+        replaced too, or they would keep the old text and vector."""
         if not hashes:
-            return
+            return None
         active_name = self._get_meta(conn, "active_captioner")
         active_model = self._get_meta(conn, "active_model") or ""
         embedder = self._get_meta(conn, "embedder") or ""
@@ -401,13 +426,13 @@ class Store:
                 best = max(candidates[h], key=lambda c: (c[1], c[2], c[3], c[0]))
                 new_current[h] = best[0]
 
-        removed_ids = [cid for h, cid in old_current.items() if new_current.get(h) != cid]
-        added = {h: cid for h, cid in new_current.items() if old_current.get(h) != cid}
+        stale = [h for h, cid in old_current.items() if new_current.get(h) != cid or cid in rewritten]
+        removed_ids = [old_current[h] for h in stale]
+        added = {h: cid for h, cid in new_current.items() if old_current.get(h) != cid or cid in rewritten}
         dead = [h for h in hash_list if h not in live]
 
         for cid in removed_ids:
             conn.execute(text("DELETE FROM search_text WHERE rowid = :id"), {"id": cid})
-        stale = [h for h, cid in old_current.items() if new_current.get(h) != cid]
         for chunk in _chunks(stale):
             conn.execute(t.current_captions.delete().where(t.current_captions.c.content_hash.in_(chunk)))
         if added:
@@ -422,45 +447,27 @@ class Store:
 
         add_vectors = self._vectors_for(conn, list(added.values()), embedder)
         if not removed_ids and not add_vectors and not dead and not added:
-            return
+            return None
         generation = self._generation(conn)
         self._set_meta(conn, "generation", str(generation + 1))
-        # Applied to the in-memory FAISS only after the commit succeeds.
-        conn.info.setdefault("picscribe_after_commit", []).append(
-            (generation, np.array(removed_ids, dtype=np.int64), add_vectors)
-        )
-        self._register_after_commit(conn)
+        return _Delta(generation, np.array(removed_ids, dtype=np.int64), add_vectors)
 
-    def _register_after_commit(self, conn: Connection) -> None:
-        if conn.info.get("picscribe_hooked"):
+    def _apply_delta(self, delta: _Delta | None) -> None:
+        """Make the in-memory FAISS follow a transaction that has committed."""
+        if delta is None:
             return
-        conn.info["picscribe_hooked"] = True
-
-        def _after_commit(c: Connection) -> None:
-            for generation, removed, adds in c.info.pop("picscribe_after_commit", []):
-                self._apply_delta(generation, removed, adds)
-            c.info.pop("picscribe_hooked", None)
-
-        def _after_rollback(c: Connection) -> None:
-            c.info.pop("picscribe_after_commit", None)
-            c.info.pop("picscribe_hooked", None)
-
-        event.listen(conn, "commit", _after_commit, once=True)
-        event.listen(conn, "rollback", _after_rollback, once=True)
-
-    def _apply_delta(self, generation_before: int, removed: np.ndarray, adds: dict[int, np.ndarray]) -> None:
         with self._lock:
             if self._vindex is None:
                 return
-            if self._vindex_generation != generation_before:
+            if self._vindex_generation != delta.generation_before:
                 # Another process wrote in between; our copy is stale.
                 self._vindex = None
                 return
-            self._vindex.remove(removed)
-            if adds:
-                ids = np.fromiter(adds.keys(), dtype=np.int64, count=len(adds))
-                self._vindex.add(ids, np.stack(list(adds.values())))
-            self._vindex_generation = generation_before + 1
+            self._vindex.remove(delta.removed)
+            if delta.added:
+                ids = np.fromiter(delta.added.keys(), dtype=np.int64, count=len(delta.added))
+                self._vindex.add(ids, np.stack(list(delta.added.values())))
+            self._vindex_generation = delta.generation_before + 1
             self._vindex_dirty = True
 
     @staticmethod
