@@ -29,6 +29,9 @@ from .scan import FileEntry, ScanResult, scan
 
 log = logging.getLogger(__name__)
 
+#: Rows written per transaction when no captioning is involved.
+_METADATA_BATCH = 500
+
 
 @dataclass
 class IndexReport:
@@ -217,9 +220,20 @@ class Indexer:
                 report.hashed += 1
                 if expected is not None and expected.get(outcome.content_hash) != entry.path:
                     report.failures.append((entry.path, "file changed since it was indexed; run `picscribe index` first"))
-                elif outcome.image is None:
-                    reused.append(_record(outcome, self.store.image_info_by_hash([outcome.content_hash])[outcome.content_hash]))
+                elif outcome.image is None and (info := self._known_info(outcome.content_hash)) is not None:
+                    reused.append(_record(outcome, info))
                     report.reused += 1
+                elif outcome.image is None:
+                    # Known content whose only row just changed under us: decode after all.
+                    try:
+                        outcome = self._load(entry, frozenset())
+                    except DecodeError as exc:
+                        pending_failures.append(FailureRecord(entry.path, entry.size, entry.mtime_ns, str(exc)))
+                        report.failures.append((entry.path, str(exc)))
+                        continue
+                    report.decoded += 1
+                    in_batch.add(outcome.content_hash)
+                    batch.append(outcome)
                 elif outcome.content_hash in captioned_info:
                     reused.append(_record(outcome, captioned_info[outcome.content_hash]))
                     report.reused += 1
@@ -230,7 +244,10 @@ class Indexer:
                     report.decoded += 1
                     in_batch.add(outcome.content_hash)
                     batch.append(outcome)
-            if len(batch) >= opts.batch_size:
+            # Rows that need no model (moved files, failures) are written in
+            # bounded transactions too: renaming a 50k-photo folder must not
+            # become one giant transaction held in memory.
+            if len(batch) >= opts.batch_size or len(reused) + len(pending_failures) >= _METADATA_BATCH:
                 flush()
         flush()
         bar.close()
@@ -243,7 +260,7 @@ class Indexer:
 
         def work(entry: FileEntry) -> Loaded | DecodeError:
             try:
-                return load(entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side)
+                return self._load(entry, known_hashes)
             except DecodeError as exc:
                 return exc
             except Exception as exc:  # a decoder bug must not end the run
@@ -260,6 +277,13 @@ class Indexer:
                 for nxt in _take(it, 1):
                     queue.append((nxt, pool.submit(work, nxt)))
                 yield entry, fut.result()
+
+    def _load(self, entry: FileEntry, known_hashes: set[str] | frozenset[str]) -> Loaded:
+        opts = self.options
+        return load(entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side)
+
+    def _known_info(self, content_hash: str) -> tuple[int, int, str, str | None] | None:
+        return self.store.image_info_by_hash([content_hash]).get(content_hash)
 
     def _caption_batch(
         self, batch: list[Loaded], report: IndexReport, failures: list[FailureRecord]

@@ -126,3 +126,33 @@ def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path,
     assert result.exit_code == 1
     assert "sentence-transformers/all-MiniLM-L6-v2" in result.stderr and "another-model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_moving_a_whole_folder_is_written_in_bounded_transactions(
+    photos: Path, home: Path, model_cache: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import indexer.pipeline as pipeline
+    from indexer import FakeCaptioner, Indexer
+    from search import SentenceTransformerEmbedder
+    from store import Store
+
+    embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
+    with Store.open(home) as store:
+        Indexer(store, FakeCaptioner(), embedder).index([photos])
+    moved = photos.parent / "renamed album"
+    photos.rename(moved)
+
+    monkeypatch.setattr(pipeline, "_METADATA_BATCH", 2)
+    with Store.open(home) as store:
+        sizes: list[int] = []
+        real_write = store.write_batch
+
+        def spy(images=(), captions=(), failures=()):  # type: ignore[no-untyped-def]
+            sizes.append(len(images) + len(failures))
+            return real_write(images=images, captions=captions, failures=failures)
+
+        monkeypatch.setattr(store, "write_batch", spy)
+        report = Indexer(store, FakeCaptioner(), embedder).index([photos.parent])
+        assert report.reused == 6 and report.captioned == 0 and report.removed == 6
+        assert max(sizes) <= 2 and sum(sizes) == 6
+        assert store.status().searchable == 6

@@ -68,6 +68,9 @@ def search(
     cfg = ctx.cfg
     with opened_store(cfg, create=False) as store:
         retriever = app.retriever_for(cfg, store)
+        # Load the model before the clock starts: the per-query time shown
+        # should be the query's, not the one-time model load's.
+        retriever.embedder.embed(["warm-up"])
         queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else iter([query])
         for q in queries:
             started = time.perf_counter()
