@@ -13,10 +13,11 @@ import io
 import os
 import threading
 import warnings
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, IptcImagePlugin, UnidentifiedImageError
 
 from .scan import FileEntry
 
@@ -29,6 +30,21 @@ _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
 _DATETIME = 0x0132
 _ORIENTATION = 0x0112
+_IMAGE_DESCRIPTION = 0x010E
+_IPTC_CAPTION = (2, 120)
+_IPTC_CHARSET = (1, 90)
+_IPTC_UTF8 = b"\x1b%G"
+
+#: Keys set on ``Loaded.image.info`` for backends that import existing text
+#: (see indexer.captioners.sidecar): a backend sees only pixels otherwise.
+SOURCE_PATH = "picscribe.source_path"
+EMBEDDED_DESCRIPTION = "picscribe.embedded_description"
+
+# A caption is a few hundred bytes; anything far bigger is not worth parsing.
+_MAX_XMP_BYTES = 4 * 1024 * 1024
+_NS_DC = "{http://purl.org/dc/elements/1.1/}"
+_NS_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 _warnings_lock = threading.Lock()
@@ -118,6 +134,8 @@ def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, m
         # here and must get the same plain reason as one failing in load().
         exif = img.getexif()
         taken_at = _taken_at(exif)
+        # From the opened file, before conversion drops the metadata.
+        embedded = embedded_descriptions(img, exif)
         if exif.get(_ORIENTATION) in (5, 6, 7, 8):
             width, height = height, width
         # JPEG can decode at 1/2, 1/4, 1/8 scale for nearly free; models
@@ -131,6 +149,9 @@ def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, m
         raise DecodeError(f"truncated or corrupt image data: {exc}") from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image: {exc}") from exc
+    # Set last: _to_rgb may build a new image that has no info of the original.
+    img.info[SOURCE_PATH] = entry.path
+    img.info[EMBEDDED_DESCRIPTION] = embedded
     return Loaded(entry, content_hash, img, width, height, fmt, taken_at)
 
 
@@ -155,3 +176,100 @@ def _taken_at(exif: Image.Exif) -> str | None:
         return datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
+
+
+def embedded_descriptions(img: Image.Image, exif: Image.Exif | None = None) -> dict[str, str]:
+    """Caption text written into the file by people: ``{"xmp"|"iptc"|"exif": text}``,
+    non-empty entries only.
+
+    Works on the image as opened (before conversion). Metadata is the user's
+    and often odd, so a part that cannot be parsed is left out; this never
+    raises.
+    """
+    found: dict[str, str] = {}
+    for key, read in (
+        ("xmp", lambda: _xmp_description(img.info.get("xmp"))),
+        ("iptc", lambda: _iptc_caption(img)),
+        ("exif", lambda: _exif_description(img.getexif() if exif is None else exif)),
+    ):
+        try:
+            text = read()
+        except Exception:  # noqa: BLE001 - metadata must never fail a decode
+            text = None
+        if text:
+            found[key] = text
+    return found
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "").strip()
+
+
+def _xmp_description(packet: bytes | str | None) -> str | None:
+    """dc:description from an XMP packet: the x-default entry, else the first."""
+    if not packet:
+        return None
+    raw = packet.encode("utf-8") if isinstance(packet, str) else bytes(packet)
+    # No DTDs: XMP never has one, and refusing them rules out entity tricks
+    # in files we did not write, without needing defusedxml.
+    if len(raw) > _MAX_XMP_BYTES or b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        return None
+    root = ET.fromstring(raw.strip(b"\x00 \t\r\n"))
+    for desc in root.iter(f"{_NS_DC}description"):
+        items = list(desc.iter(f"{_NS_RDF}li"))
+        if not items:  # a plain literal instead of the rdf:Alt the spec asks for
+            text = _clean("".join(desc.itertext()))
+            if text:
+                return text
+            continue
+        items.sort(key=lambda li: li.get(_XML_LANG) != "x-default")  # stable: x-default, then file order
+        for li in items:
+            text = _clean("".join(li.itertext()))
+            if text:
+                return text
+    # The short form, as an attribute of rdf:Description, is not valid for a
+    # language alternative, but some writers use it.
+    for node in root.iter(f"{_NS_RDF}Description"):
+        text = _clean(node.get(f"{_NS_DC}description", ""))
+        if text:
+            return text
+    return None
+
+
+def _iptc_caption(img: Image.Image) -> str | None:
+    # None for formats other than JPEG and TIFF.
+    info = IptcImagePlugin.getiptcinfo(img)  # type: ignore[arg-type]
+    if not info:
+        return None
+    value = info.get(_IPTC_CAPTION)
+    if isinstance(value, list):  # not repeatable by the spec; take the first
+        value = value[0] if value else None
+    if not value:
+        return None
+    charset = info.get(_IPTC_CHARSET)
+    if isinstance(charset, list):
+        charset = charset[0] if charset else None
+    return _clean(_decode_text(value, utf8_declared=charset == _IPTC_UTF8))
+
+
+def _exif_description(exif: Image.Exif) -> str | None:
+    value = exif.get(_IMAGE_DESCRIPTION)
+    if isinstance(value, bytes):
+        return _clean(_decode_text(value))
+    if not isinstance(value, str):
+        return None
+    # Pillow reads EXIF ASCII as Latin-1; most writers today put UTF-8 there.
+    try:
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return _clean(value)
+
+
+def _decode_text(data: bytes, *, utf8_declared: bool = False) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        if utf8_declared:
+            return data.decode("utf-8", "replace")
+        return data.decode("latin-1")

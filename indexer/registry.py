@@ -16,7 +16,11 @@ AUTO = "auto"
 OFFLINE = "offline"
 
 
-class UnknownCaptioner(ValueError):
+class BadCaptionerSpec(ValueError):
+    """A --captioner value that names no backend, or a model the backend refuses."""
+
+
+class UnknownCaptioner(BadCaptionerSpec):
     pass
 
 
@@ -51,7 +55,13 @@ def create(spec: str, *, device: str = "auto") -> Captioner:
     reason = cls.available() if hasattr(cls, "available") else None
     if reason:
         raise CaptionerUnavailable(f"captioner {name!r} cannot run here: {reason}")
-    return cls(device=device, model=model)
+    try:
+        return cls(device=device, model=model)
+    except BadCaptionerSpec:
+        raise
+    except ValueError as exc:
+        # A backend refusing its arguments is a usage error, whichever backend it is.
+        raise BadCaptionerSpec(f"captioner {spec!r}: {exc}") from exc
 
 
 def choose(spec: str, *, vlm: str | None = None, device: str = "auto") -> Choice:
@@ -67,7 +77,7 @@ def choose(spec: str, *, vlm: str | None = None, device: str = "auto") -> Choice
         try:
             captioner = create(vlm, device=device)
             return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM")
-        except (CaptionerUnavailable, UnknownCaptioner, ValueError) as exc:
+        except (CaptionerUnavailable, BadCaptionerSpec) as exc:
             why = f"the configured VLM {vlm!r} is not usable ({exc})"
     else:
         why = "no VLM is configured (set PICSCRIBE_VLM or vlm in config.toml)"

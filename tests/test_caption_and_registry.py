@@ -82,3 +82,10 @@ def test_unknown_captioner_is_a_usage_error(run: Run, photos: Path) -> None:
     result = run("index", str(photos), "--captioner", "nope")
     assert result.exit_code == 2
     assert "unknown captioner 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("spec", ["offline:some-model", "sidecar:v9"])
+def test_a_model_the_backend_refuses_is_a_usage_error(run: Run, photos: Path, spec: str) -> None:
+    result = run("index", str(photos), "--captioner", spec)
+    assert result.exit_code == 2, result.output
+    assert "no model" in result.stderr and "Traceback" not in result.output

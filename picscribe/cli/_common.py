@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from indexer import CaptionerUnavailable, UnknownCaptioner
+from indexer import CaptionerUnavailable
+from indexer.registry import BadCaptionerSpec
 from search import EmbedderUnavailable
 from store import SchemaTooNew, Store, StoreError
 
@@ -42,7 +43,7 @@ def library_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except UnknownCaptioner as exc:
+        except BadCaptionerSpec as exc:
             raise click.BadParameter(str(exc), param_hint="--captioner") from exc
         except (CaptionerUnavailable, EmbedderUnavailable, StoreError, SchemaTooNew) as exc:
             raise click.ClickException(str(exc)) from exc
