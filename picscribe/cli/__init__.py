@@ -16,6 +16,7 @@ from .. import __version__
 from ..config import ConfigError, default_home, load_config
 from ._common import Context
 from .caption_cmds import caption
+from .eval_cmds import eval_
 from .index_cmds import index, reindex
 from .search_cmds import search
 from .status_cmds import status
@@ -54,5 +55,5 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = Context(cfg)
 
 
-for command in (index, reindex, search, caption, status):
+for command in (index, reindex, search, caption, status, eval_):
     main.add_command(command)
