@@ -198,3 +198,22 @@ def test_plain_word_table_points_at_the_classes_it_names() -> None:
     assert {labels[i] for i in (981, 982, 983)} == {"ballplayer", "groom", "scuba diver"}
     assert all(i in PERSON_CLASSES for i in (981, 982, 983))
     assert all(0 <= i < 1000 for i in _SINGLE)
+
+
+def test_nsfw_score_is_recorded_and_benign_photos_are_not_flagged(
+    sample_results: dict[str, CaptionResult],
+) -> None:
+    for result in sample_results.values():
+        score = result.extra["nsfw"]
+        assert isinstance(score, float) and 0.0 <= score < 0.2
+        assert "nsfw" not in {t.label for t in result.tags}
+
+
+def test_a_high_nsfw_score_becomes_a_searchable_tag(captioner: OfflineCaptioner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """We ship no explicit imagery to test with, so the classifier's output is
+    stood in for; what is tested is what the captioner does with the score."""
+    from indexer.captioners.offline import _nsfw
+
+    monkeypatch.setattr(_nsfw, "scores", lambda images: [0.93] * len(images))
+    [result] = captioner.caption([_open(PIZZA)])
+    assert ("nsfw", 0.93) in {(t.label, t.score) for t in result.tags}

