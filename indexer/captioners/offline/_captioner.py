@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, ClassVar
 from PIL import Image
 
 from ...captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, TASK_OCR, CaptionerUnavailable, CaptionResult, Tag
+from . import _tesseract
 from ._plain_words import PERSON_CLASSES, plain_word
+
+#: OCR engines, chosen as the backend's model: `--captioner offline:tesseract`.
+OCR_ENGINES = frozenset({"rapidocr", "tesseract"})
 
 if TYPE_CHECKING:  # torch is imported only when a caption is first asked for
     from ._efficientnet import EfficientNetLite0
@@ -109,6 +113,12 @@ def _ocr_version() -> str:
         return importlib.metadata.version("rapidocr_onnxruntime")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _rapidocr_read_text(image: Image.Image) -> str:
+    from . import _ocr  # imported late: onnxruntime is slow to import
+
+    return _ocr.read_text(image)
 
 
 def _with_article(label: str) -> str:
@@ -212,12 +222,21 @@ class OfflineCaptioner:
     tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT, TASK_OCR})
 
     def __init__(self, *, device: str = "auto", model: str | None = None) -> None:
-        if model is not None:
-            raise ValueError(f"the offline captioner has no model choices (got model={model!r}); leave it unset")
+        # The one choice this backend has is its OCR engine: `offline:tesseract`.
+        if model not in (None, *OCR_ENGINES):
+            raise ValueError(
+                f"the offline captioner has no model choices, only OCR engines {sorted(OCR_ENGINES)} "
+                f"(got model={model!r})"
+            )
+        self.ocr_engine = model or "rapidocr"
         self.device = "cpu"  # `device` is accepted for a uniform constructor and ignored; see class doc.
+        if self.ocr_engine == "tesseract" and (reason := _tesseract.unavailable()):
+            raise CaptionerUnavailable(reason)
 
     @property
     def model_id(self) -> str:
+        if self.ocr_engine == "tesseract":
+            return f"efficientnet-lite0+tesseract-{_tesseract.version()}"
         return f"efficientnet-lite0+rapidocr-{_ocr_version()}"
 
     @classmethod
@@ -242,10 +261,10 @@ class OfflineCaptioner:
         if not images:
             return []
 
-        from . import _ocr
+        read_text = _tesseract.read_text if self.ocr_engine == "tesseract" else _rapidocr_read_text
 
         if task == TASK_OCR:
-            texts = [_ocr.read_text(image) for image in images]
+            texts = [read_text(image) for image in images]
             return [CaptionResult(text=text, ocr_text=text) for text in texts]
 
         import torch
@@ -264,7 +283,7 @@ class OfflineCaptioner:
         for image, row_probs, row_ids, nsfw in zip(images, top_probs.tolist(), top_ids.tolist(), nsfw_scores, strict=True):
             top = list(zip(row_ids, row_probs, strict=True))
             words, others = choose_words(top, labels)
-            ocr = _ocr.read_text(image)
+            ocr = read_text(image)
             if task == TASK_DETAILED:
                 text = compose_detailed(words, others, ocr)
             elif task == TASK_ALT_TEXT:
