@@ -58,7 +58,7 @@ def test_protocol_and_metadata(captioner: OfflineCaptioner) -> None:
     assert isinstance(captioner, Captioner)
     assert OfflineCaptioner.name == "offline"
     assert OfflineCaptioner.available() is None
-    assert captioner.model_id.startswith("efficientnet-lite0+rapidocr-")
+    assert captioner.model_id.startswith("v2:centernet+efficientnet-lite0+rapidocr-")
 
 
 def test_pizza(sample_results: dict[str, CaptionResult]) -> None:
@@ -119,32 +119,52 @@ def test_construction_does_not_reload(captioner: OfflineCaptioner) -> None:
 
 
 def test_compose_caption_grammar() -> None:
-    from indexer.captioners.offline._captioner import compose_caption
+    from indexer.captioners.offline._captioner import caption_phrases, compose_caption
 
-    assert compose_caption(["pizza", "plate"]) == "A photo of pizza and a plate."
-    assert compose_caption(["bus"]) == "A photo of a bus."
-    assert compose_caption(["airplane", "unicycle", "elephant"]) == "A photo of an airplane, a unicycle and an elephant."
+    assert compose_caption(caption_phrases([], ["pizza", "plate"], 2)) == "A photo of pizza and a plate."
+    assert compose_caption(caption_phrases([], ["airplane", "unicycle", "elephant"], 3)) == (
+        "A photo of an airplane, a unicycle and an elephant."
+    )
     assert compose_caption([]) == "A photo."
+
+
+def test_detected_objects_are_counted_and_come_first() -> None:
+    from indexer.captioners.offline._captioner import caption_phrases, compose_caption, counted, detected_objects
+    from indexer.captioners.offline._detector import Detection
+
+    dets = [
+        Detection("person", 0.9, (0.0, 0.0, 0.3, 0.9)),
+        Detection("person", 0.8, (0.5, 0.0, 0.8, 0.9)),
+        Detection("cake", 0.6, (0.4, 0.6, 0.5, 0.7)),
+        Detection("dining table", 0.5, (0.0, 0.5, 1.0, 1.0)),
+        Detection("fork", 0.2, (0.1, 0.1, 0.2, 0.2)),  # below the threshold: never named
+    ]
+    objects = detected_objects(dets)
+    assert objects == [("table", 1), ("person", 2), ("cake", 1)]  # biggest first, everyday words
+    assert compose_caption(caption_phrases(objects, ["pizza"], 2)) == "A photo of a table and two people."
+    assert caption_phrases([("cake", 1)], ["cake", "plate"], 3) == ["a cake", "a plate"]
+    assert [counted("bus", n) for n in (1, 3, 7)] == ["a bus", "three buses", "a group of buses"]
+    assert counted("wine glass", 2) == "two wine glasses"
 
 
 def test_detailed_text_names_weaker_candidates_and_quotes_ocr() -> None:
     from indexer.captioners.offline._captioner import compose_detailed
 
-    text = compose_detailed(["sign"], ["fence"], "STOP\n")
+    text = compose_detailed(["a sign"], ["fence"], "STOP\n")
     assert text == 'A photo of a sign. It may also show a fence. Visible text: "STOP".'
-    long = compose_detailed(["menu"], [], "word " * 40)
+    long = compose_detailed(["a menu"], [], "word " * 40)
     assert long.endswith('…".') and len(long) < 120
 
 
 def test_alt_text_has_no_preamble_and_fits_125_characters() -> None:
     from indexer.captioners.offline._captioner import MAX_ALT_TEXT_CHARS, compose_alt_text
 
-    assert compose_alt_text(["person", "motorcycle"], "") == "A person and a motorcycle"
-    assert compose_alt_text(["sign"], "STOP") == 'A sign with the text "STOP"'
+    assert compose_alt_text(["a person", "a motorcycle"], "") == "A person and a motorcycle"
+    assert compose_alt_text(["a sign"], "STOP") == 'A sign with the text "STOP"'
     assert compose_alt_text([], "") == "Photo"
-    long = compose_alt_text(["bus", "car", "truck"], " ".join(f"word{i}" for i in range(60)))
+    long = compose_alt_text(["a bus", "a car", "a truck"], " ".join(f"word{i}" for i in range(60)))
     assert len(long) <= MAX_ALT_TEXT_CHARS
-    for text in (long, compose_alt_text(["dog"], "")):
+    for text in (long, compose_alt_text(["a dog"], "")):
         assert not text.lower().startswith(("image of", "photo of", "picture of", "a photo of"))
 
 

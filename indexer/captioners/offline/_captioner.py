@@ -26,6 +26,7 @@ from ._plain_words import PERSON_CLASSES, plain_word
 OCR_ENGINES = frozenset({"rapidocr", "tesseract"})
 
 if TYPE_CHECKING:  # torch is imported only when a caption is first asked for
+    from ._detector import Detection
     from ._efficientnet import EfficientNetLite0
 
 #: The top label goes into the sentence only at this softmax probability or
@@ -38,6 +39,14 @@ MIN_LABEL_PROB = 0.10
 #: A person is inferred from what they wear (or are: ballplayer, groom,
 #: scuba diver) at this probability or above, within the top tags.
 MIN_PERSON_PROB = 0.05
+#: COCO detections at or above this score are named. Calibrated with
+#: `picscribe eval` on coco-dev (0.25 -> noun precision 0.86, 0.3 -> 0.91,
+#: 0.35 -> 0.93 with more captions naming nothing); see the issue-3 note.
+MIN_DETECTION_SCORE = 0.3
+#: Things named in the short caption ("two people and a cake").
+MAX_CAPTION_OBJECTS = 2
+#: Things named in the detailed description.
+MAX_DETAILED_OBJECTS = 6
 #: The alt text limit of WCAG practice: screen readers read the whole thing.
 MAX_ALT_TEXT_CHARS = 125
 #: At most this many labels in the sentence (the top-1 is always used).
@@ -147,6 +156,61 @@ def _quote_ocr(ocr: str) -> str:
     return cut + "…"
 
 
+# COCO category names as people say them.
+_EVERYDAY = {
+    "dining table": "table",
+    "sports ball": "ball",
+    "potted plant": "plant",
+    "cell phone": "phone",
+    "tv": "television",
+    "hair drier": "hair dryer",
+}
+_IRREGULAR_PLURALS = {"person": "people", "mouse": "mice", "knife": "knives", "sheep": "sheep", "skis": "skis"}
+_NUMBERS = {2: "two", 3: "three", 4: "four"}
+
+
+def _plural(word: str) -> str:
+    head, _, last = word.rpartition(" ")
+    if last in _IRREGULAR_PLURALS:
+        plural = _IRREGULAR_PLURALS[last]
+    elif last.endswith(("s", "x", "ch", "sh")):
+        plural = last + "es"
+    else:
+        plural = last + "s"
+    return f"{head} {plural}" if head else plural
+
+
+def counted(word: str, count: int) -> str:
+    """ "a cake", "two people", "a group of cars"."""
+    if count <= 1:
+        return _with_article(word)
+    if count in _NUMBERS:
+        return f"{_NUMBERS[count]} {_plural(word)}"
+    return f"a group of {_plural(word)}"
+
+
+def detected_objects(detections: Sequence[Detection]) -> list[tuple[str, int]]:
+    """(everyday word, count) for confident detections, biggest thing first."""
+    counts: dict[str, int] = {}
+    area: dict[str, float] = {}
+    for d in detections:
+        if d.score < MIN_DETECTION_SCORE:
+            continue
+        word = _EVERYDAY.get(d.label, d.label)
+        counts[word] = counts.get(word, 0) + 1
+        x1, y1, x2, y2 = d.box
+        area[word] = max(area.get(word, 0.0), (x2 - x1) * (y2 - y1))
+    return [(w, counts[w]) for w in sorted(counts, key=lambda w: -area[w])]
+
+
+def caption_phrases(objects: Sequence[tuple[str, int]], words: Sequence[str], limit: int) -> list[str]:
+    """Detected objects (counted) first, then classifier words they do not repeat."""
+    seen = {w for w, _ in objects}
+    phrases = [counted(w, n) for w, n in objects]
+    phrases += [_with_article(w) for w in words if w not in seen]
+    return phrases[:limit]
+
+
 def compose_caption(words: Sequence[str]) -> str:
     """The short caption, e.g. ``A photo of pizza and a plate.``
 
@@ -155,7 +219,7 @@ def compose_caption(words: Sequence[str]) -> str:
     """
     if not words:
         return "A photo."
-    return f"A photo of {_join([_with_article(word) for word in words])}."
+    return f"A photo of {_join(list(words))}."
 
 
 def compose_detailed(words: Sequence[str], others: Sequence[str], ocr: str) -> str:
@@ -170,7 +234,7 @@ def compose_detailed(words: Sequence[str], others: Sequence[str], ocr: str) -> s
 
 def compose_alt_text(words: Sequence[str], ocr: str) -> str:
     """WCAG-style: no "image of" preamble, at most MAX_ALT_TEXT_CHARS."""
-    text = _join([_with_article(w) for w in words]) if words else "Photo"
+    text = _join(list(words)) if words else "Photo"
     text = text[:1].upper() + text[1:]
     if ocr.strip():
         text += f' with the text "{_quote_ocr(ocr)}"'
@@ -210,6 +274,23 @@ def _tags(top: Sequence[tuple[int, float]], labels: Sequence[str]) -> tuple[Tag,
     return tuple(Tag(label, score) for label, score in best.items())
 
 
+def _merge_tags(tags: Sequence[Tag]) -> tuple[Tag, ...]:
+    """One tag per label (classifier and detector may both say "bus"), best score kept."""
+    best: dict[str, float] = {}
+    for tag in tags:
+        best[tag.label] = max(best.get(tag.label, 0.0), tag.score)
+    return tuple(Tag(label, score) for label, score in best.items())
+
+
+def _object_tags(detections: Sequence[Detection]) -> tuple[Tag, ...]:
+    """Detected COCO objects as searchable tags ("dining table" and "table")."""
+    best: dict[str, float] = {}
+    for d in detections:
+        for label in {d.label, _EVERYDAY.get(d.label, d.label)}:
+            best[label] = max(best.get(label, 0.0), round(d.score, 4))
+    return tuple(Tag(label, score) for label, score in best.items())
+
+
 class OfflineCaptioner:
     """Labels + OCR captioner that needs no network and no GPU.
 
@@ -235,9 +316,10 @@ class OfflineCaptioner:
 
     @property
     def model_id(self) -> str:
-        if self.ocr_engine == "tesseract":
-            return f"efficientnet-lite0+tesseract-{_tesseract.version()}"
-        return f"efficientnet-lite0+rapidocr-{_ocr_version()}"
+        # Bump the version when the same models start producing different
+        # text: the id is how an index tells old captions from new ones.
+        ocr = f"tesseract-{_tesseract.version()}" if self.ocr_engine == "tesseract" else f"rapidocr-{_ocr_version()}"
+        return f"v2:centernet+efficientnet-lite0+{ocr}"
 
     @classmethod
     def available(cls) -> str | None:
@@ -278,19 +360,25 @@ class OfflineCaptioner:
 
         from . import _nsfw
 
+        from ._detector import detect
+
         nsfw_scores = _nsfw.scores(images)
+        all_detections = detect(images, min_score=MIN_DETECTION_SCORE)
         results = []
-        for image, row_probs, row_ids, nsfw in zip(images, top_probs.tolist(), top_ids.tolist(), nsfw_scores, strict=True):
+        for image, row_probs, row_ids, nsfw, detections in zip(
+            images, top_probs.tolist(), top_ids.tolist(), nsfw_scores, all_detections, strict=True
+        ):
             top = list(zip(row_ids, row_probs, strict=True))
             words, others = choose_words(top, labels)
+            objects = detected_objects(detections)
             ocr = read_text(image)
             if task == TASK_DETAILED:
-                text = compose_detailed(words, others, ocr)
+                text = compose_detailed(caption_phrases(objects, words, MAX_DETAILED_OBJECTS), others, ocr)
             elif task == TASK_ALT_TEXT:
-                text = compose_alt_text(words, ocr)
+                text = compose_alt_text(caption_phrases(objects, words, MAX_CAPTION_OBJECTS + 1), ocr)
             else:
-                text = compose_caption(words)
-            tags = _tags(top, labels)
+                text = compose_caption(caption_phrases(objects, words, MAX_CAPTION_OBJECTS))
+            tags = _merge_tags(_tags(top, labels) + _object_tags(detections))
             if nsfw >= _nsfw.FLAG_AT:
                 tags += (Tag(_nsfw.TAG, round(nsfw, 4)),)
             results.append(CaptionResult(text=text, tags=tags, ocr_text=ocr, extra={"nsfw": round(nsfw, 4)}))
