@@ -426,13 +426,20 @@ def _write_fold(store: Store, embedder: TextEmbedder, items: Sequence[EvalItem],
     store.write_batch(images=records, captions=captions)
 
 
-def run_oracle(items: Sequence[EvalItem], cfg: Config, *, status: Status = _quiet) -> OracleEval:
+def run_oracle(
+    items: Sequence[EvalItem],
+    cfg: Config,
+    *,
+    searches: Sequence[tuple[str, FusionWeights]] = ORACLE_SEARCHES,
+    status: Status = _quiet,
+) -> OracleEval:
     """Leave-one-out over the references: in fold k each image is indexed
     with its other references joined into one text and searched for with
-    reference k. Ranks are pooled over folds."""
+    reference k, once per fusion weighting in ``searches``. Ranks are pooled
+    over folds."""
     folds = max(len(item.captions) for item in items)
     embedder = _MemoEmbedder(app.embedder_for(cfg))
-    ranks: dict[str, list[int]] = {name: [] for name, _ in ORACLE_SEARCHES}
+    ranks: dict[str, list[int]] = {name: [] for name, _ in searches}
     status(f"oracle: {folds} leave-one-out folds over {len(items)} image(s)")
     with tempfile.TemporaryDirectory(prefix="picscribe-eval-oracle-") as tmp:
         for fold in range(folds):
@@ -440,8 +447,8 @@ def run_oracle(items: Sequence[EvalItem], cfg: Config, *, status: Status = _quie
                 _write_fold(store, embedder, items, fold)
                 # Only images that keep at least one other reference can be found.
                 queries = [(item.path, item.captions[fold]) for item in items if len(item.captions) > max(fold, 1)]
-                for name, weights in ORACLE_SEARCHES:
+                for name, weights in searches:
                     retriever = Retriever(store, embedder, weights)
                     ranks[name] += _ranks(retriever, queries, len(items), f"oracle fold {fold + 1}/{folds} {name}")
-    rows = [OracleRow(name, weights, RankStats.from_ranks(ranks[name])) for name, weights in ORACLE_SEARCHES]
+    rows = [OracleRow(name, weights, RankStats.from_ranks(ranks[name])) for name, weights in searches]
     return OracleEval(folds=folds, images=len(items), rows=rows)
