@@ -32,16 +32,30 @@ class Tag:
 
 
 @dataclass(frozen=True)
+class ObjectCount:
+    """A kind of thing a detector found, how many, and its best score.
+
+    Kept apart from tags: a tag is a label for the whole image, an object
+    is something counted in it ("two dogs"), and search can filter on it.
+    """
+
+    label: str
+    count: int
+    score: float
+
+
+@dataclass(frozen=True)
 class CaptionResult:
     """What a backend says about one image.
 
-    ``text`` is the sentence that gets embedded and shown. Tags and OCR text
-    are stored as separate searchable fields, so a backend should not stuff
+    ``text`` is the sentence that gets embedded and shown. Tags, objects and
+    OCR text are stored as separate searchable fields, so a backend should not stuff
     them into ``text`` only to make them findable.
     """
 
     text: str
     tags: tuple[Tag, ...] = ()
+    objects: tuple[ObjectCount, ...] = ()
     ocr_text: str = ""
     # Human-written text (sidecar files, XMP/IPTC) is never overwritten by
     # generated text; backends that import such text set this.
@@ -72,7 +86,7 @@ class Captioner(Protocol):
     tasks: ClassVar[frozenset[str]]
 
     #: Identifies the weights/version that produced a caption, e.g.
-    #: "v2:centernet+efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
+    #: "v3:centernet+efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
     #: model change can be detected and re-indexed.
     @property
     def model_id(self) -> str: ...

@@ -323,6 +323,7 @@ class Indexer:
                 ocr_text=r.ocr_text,
                 human=r.human,
                 tags=tuple((tag.label, tag.score) for tag in r.tags),
+                objects=tuple((o.label, o.count, o.score) for o in r.objects),
             )
             for (b, r), vec in zip(done, vectors)
         ]

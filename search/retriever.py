@@ -23,6 +23,8 @@ class Hit:
     model: str
     human: bool
     tags: tuple[str, ...]
+    #: (label, count) from the captioner's detector; empty for captioners without one.
+    objects: tuple[tuple[str, int], ...]
     ocr_text: str
     width: int | None
     height: int | None
@@ -31,6 +33,7 @@ class Hit:
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
         d["tags"] = list(self.tags)
+        d["objects"] = [{"label": label, "count": count} for label, count in self.objects]
         d["score"] = round(self.score, 6)
         d["similarity"] = round(self.similarity, 6)
         d["keyword"] = round(self.keyword, 6)
@@ -97,6 +100,7 @@ def _hit(row: HitRow, score: float, similarity: float, keyword: float) -> Hit:
         model=row.model_id,
         human=row.human,
         tags=row.tags,
+        objects=row.objects,
         ocr_text=row.ocr_text,
         width=row.width,
         height=row.height,

@@ -77,6 +77,28 @@ MIGRATIONS: list[list[str]] = [
             caption, tags, ocr, tokenize = 'porter unicode61'
         )""",
     ],
+    # 2: detected objects with counts, a field of their own (tags are
+    # classifier labels; objects are things a detector counted). FTS5 cannot
+    # add a column, so the keyword index is rebuilt with an `objects` column
+    # from the rows it indexed before; no caption had objects then.
+    [
+        """CREATE TABLE objects (
+            caption_id INTEGER NOT NULL REFERENCES captions (id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            count INTEGER NOT NULL CHECK (count >= 1),
+            score REAL NOT NULL,
+            PRIMARY KEY (caption_id, label)
+        )""",
+        "DROP TABLE search_text",
+        """CREATE VIRTUAL TABLE search_text USING fts5(
+            caption, tags, ocr, objects, tokenize = 'porter unicode61'
+        )""",
+        """INSERT INTO search_text (rowid, caption, tags, ocr, objects)
+        SELECT c.id, c.text,
+               COALESCE((SELECT group_concat(label, ' ') FROM tags WHERE caption_id = c.id), ''),
+               c.ocr_text, ''
+        FROM current_captions AS cc JOIN captions AS c ON c.id = cc.caption_id""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

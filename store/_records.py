@@ -66,6 +66,8 @@ class CaptionRecord:
     ocr_text: str = ""
     human: bool = False
     tags: tuple[tuple[str, float], ...] = ()
+    #: Counted detections: (label, count, best score).
+    objects: tuple[tuple[str, int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,11 @@ class SearchFilters:
     folder: str | None = None
     date_from: str | None = None
     date_to: str | None = None
+    #: Object labels that must all have been detected (e.g. ("dog", "person")).
+    objects: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return self.folder is None and self.date_from is None and self.date_to is None
+        return self.folder is None and self.date_from is None and self.date_to is None and not self.objects
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class HitRow:
     height: int | None
     taken_at: str | None
     tags: tuple[str, ...] = field(default=())
+    #: (label, count), biggest count first.
+    objects: tuple[tuple[str, int], ...] = field(default=())
 
 
 @dataclass(frozen=True)

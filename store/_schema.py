@@ -68,6 +68,15 @@ tags = Table(
     Column("score", Float, nullable=False),
 )
 
+objects = Table(
+    "objects",
+    metadata,
+    Column("caption_id", Integer, ForeignKey("captions.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+)
+
 embeddings = Table(
     "embeddings",
     metadata,

@@ -372,6 +372,15 @@ class Store:
                 t.tags.insert(),
                 [{"caption_id": caption_id, "label": label, "score": float(score)} for label, score in cap.tags],
             )
+        conn.execute(t.objects.delete().where(t.objects.c.caption_id == caption_id))
+        if cap.objects:
+            conn.execute(
+                t.objects.insert(),
+                [
+                    {"caption_id": caption_id, "label": label, "count": int(count), "score": float(score)}
+                    for label, count, score in cap.objects
+                ],
+            )
         vec = np.ascontiguousarray(cap.vector, dtype=np.float32)
         stmt = sqlite_insert(t.embeddings).values(
             caption_id=caption_id, embedder=embedder, dim=int(vec.shape[0]), vector=vec.tobytes()
@@ -482,6 +491,7 @@ class Store:
         return out
 
     @staticmethod
+    @staticmethod
     def _insert_search_text(conn: Connection, caption_ids: list[int]) -> None:
         for chunk in _chunks(caption_ids):
             rows = conn.execute(
@@ -492,10 +502,21 @@ class Store:
                 select(t.tags.c.caption_id, t.tags.c.label).where(t.tags.c.caption_id.in_(chunk))
             ):
                 tag_text.setdefault(cid, []).append(label)
+            object_text: dict[int, list[str]] = {}
+            for cid, label in conn.execute(
+                select(t.objects.c.caption_id, t.objects.c.label).where(t.objects.c.caption_id.in_(chunk))
+            ):
+                object_text.setdefault(cid, []).append(label)
             conn.execute(
-                text("INSERT INTO search_text (rowid, caption, tags, ocr) VALUES (:id, :caption, :tags, :ocr)"),
+                text(
+                    "INSERT INTO search_text (rowid, caption, tags, ocr, objects)"
+                    " VALUES (:id, :caption, :tags, :ocr, :objects)"
+                ),
                 [
-                    {"id": cid, "caption": txt, "tags": " ".join(tag_text.get(cid, [])), "ocr": ocr}
+                    {
+                        "id": cid, "caption": txt, "tags": " ".join(tag_text.get(cid, [])), "ocr": ocr,
+                        "objects": " ".join(object_text.get(cid, [])),
+                    }
                     for cid, txt, ocr in rows
                 ],
             )
@@ -602,7 +623,7 @@ class Store:
             return np.array([r[0] for r in conn.execute(q)], dtype=np.int64)
 
     def keyword_search(self, match: str, limit: int, caption_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """BM25 over caption, tags and OCR text. Scores are positive, higher
+        """BM25 over caption, tags, OCR text and object labels. Scores are positive, higher
         is better (SQLite's bm25() is negated). ``caption_ids`` restricts the
         search to those rows, e.g. to score candidates found by FAISS."""
         if not match:
@@ -638,6 +659,7 @@ class Store:
         )
         with self._read() as conn:
             tags: dict[int, list[str]] = {}
+            objects: dict[int, list[tuple[str, int]]] = {}
             for chunk in _chunks(list(caption_ids)):
                 for row in conn.execute(q.where(c.c.id.in_(chunk)).order_by(i.c.path)):
                     out.setdefault(row[0], []).append(row)
@@ -648,12 +670,19 @@ class Store:
                 )
                 for cid, label in conn.execute(tq):
                     tags.setdefault(cid, []).append(label)
+                oq = (
+                    select(t.objects.c.caption_id, t.objects.c.label, t.objects.c.count)
+                    .where(t.objects.c.caption_id.in_(chunk))
+                    .order_by(t.objects.c.caption_id, t.objects.c.count.desc(), t.objects.c.label)
+                )
+                for cid, label, count in conn.execute(oq):
+                    objects.setdefault(cid, []).append((label, count))
         return {
             cid: [
                 HitRow(
                     caption_id=r[0], path=r[1], content_hash=r[2], caption=r[3], captioner=r[4],
                     model_id=r[5], human=bool(r[6]), ocr_text=r[7], width=r[8], height=r[9],
-                    taken_at=r[10], tags=tuple(tags.get(cid, ())),
+                    taken_at=r[10], tags=tuple(tags.get(cid, ())), objects=tuple(objects.get(cid, ())),
                 )
                 for r in rows
             ]
@@ -732,4 +761,10 @@ def _filter_clauses(filters: SearchFilters) -> list:
         clauses.append(when >= filters.date_from)
     if filters.date_to:
         clauses.append(when <= filters.date_to)
+    for label in filters.objects:
+        clauses.append(
+            select(t.objects.c.caption_id)
+            .where(t.objects.c.caption_id == t.current_captions.c.caption_id, t.objects.c.label == label)
+            .exists()
+        )
     return clauses

@@ -54,5 +54,26 @@ def test_every_demo_caption_records_its_model(run: Run, demo_index, monkeypatch:
     status = json.loads(run("status", "--json").stdout)
     assert status["searchable"] == 26
     assert status["captions_by_model"] == [
-        {"captioner": "offline", "model": "v2:centernet+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
+        {"captioner": "offline", "model": "v3:centernet+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
     ]
+
+
+def test_object_filter_keeps_only_photos_with_that_detection(
+    run: Run, demo_index, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
+    hits = json.loads(run("search", "animals", "--json", "-k", "26", "--object", "horse").stdout)
+    names = {hit["path"].rsplit("/", 1)[-1] for hit in hits}
+    assert "000000078499.jpg" in names  # the five horses on a hill
+    assert all(any(o["label"] == "horse" for o in hit["objects"]) for hit in hits)
+    assert len(hits) < 26
+    both = json.loads(run("search", "animals", "--json", "-k", "26", "--object", "horse", "--object", "pizza").stdout)
+    assert both == []
+
+
+def test_objects_are_a_keyword_field_of_their_own(run: Run, demo_index, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
+    hits = json.loads(run("search", "horses", "--json", "-k", "1").stdout)
+    assert hits[0]["path"].endswith("000000078499.jpg")
+    counts = {o["label"]: o["count"] for o in hits[0]["objects"]}
+    assert counts.get("horse", 0) >= 2

@@ -150,6 +150,80 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
     assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+def _downgrade_to_version_1(db: Path) -> None:
+    """Turn a current index into what release 1 wrote: no objects table and
+    a keyword index without the objects column."""
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT rowid, caption, tags, ocr FROM search_text").fetchall()
+        conn.execute("DROP TABLE objects")
+        conn.execute("DROP TABLE search_text")
+        conn.execute(MIGRATIONS[0][-1])  # version 1's CREATE VIRTUAL TABLE search_text
+        conn.executemany("INSERT INTO search_text (rowid, caption, tags, ocr) VALUES (?, ?, ?, ?)", rows)
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+
+
+def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) -> None:
+    home = tmp_path / "v1"
+    vec = np.eye(8, dtype=np.float32)[2]
+    with Store.open(home) as store:
+        store.bind_embedder("test-embedder", 8)
+        store.ensure_active_captioner("fake", "fake-1")
+        store.write_batch(
+            images=[ImageRecord("/p/a.jpg", 10, 1, "h1", 4, 3, "JPEG", None)],
+            captions=[
+                CaptionRecord("h1", "fake", "fake-1", "caption", "a red kayak", vec, ocr_text="RIVER", tags=(("boat", 0.9),))
+            ],
+        )
+        caption_id = store.current_caption_id_for_path("/p/a.jpg")
+    db = home / DB_NAME
+    _downgrade_to_version_1(db)
+    assert "objects" not in {r[0] for r in _sql(db, "SELECT name FROM sqlite_master")}
+
+    with Store.open(home) as store:
+        for query in ('"kayak"', '"boat"', '"river"'):  # caption, tags and OCR all still found
+            assert [cid for cid, _ in store.keyword_search(query, 5)] == [caption_id]
+        store.write_batch(
+            captions=[
+                CaptionRecord(
+                    "h1", "fake", "fake-1", "caption", "a red kayak", vec, objects=(("boat", 2, 0.8), ("person", 1, 0.7))
+                )
+            ],
+        )
+        assert [cid for cid, _ in store.keyword_search("objects:person", 5)] == [caption_id]
+        [row] = store.hit_rows([caption_id])[caption_id]
+        assert row.objects == (("boat", 2), ("person", 1))
+    assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_objects_are_replaced_with_their_caption_and_filter_search(tmp_path: Path) -> None:
+    from store import SearchFilters
+
+    vec = np.eye(8, dtype=np.float32)[1]
+    with Store.open(tmp_path / "idx") as store:
+        store.bind_embedder("test-embedder", 8)
+        store.ensure_active_captioner("fake", "fake-1")
+        images = [ImageRecord(f"/p/{h}.jpg", 10, 1, h, 4, 3, "JPEG", None) for h in ("h1", "h2")]
+        store.write_batch(
+            images=images,
+            captions=[
+                CaptionRecord("h1", "fake", "fake-1", "caption", "a dog and a cat", vec, objects=(("dog", 1, 0.9), ("cat", 1, 0.8))),
+                CaptionRecord("h2", "fake", "fake-1", "caption", "a dog", vec, objects=(("dog", 2, 0.9),)),
+            ],
+        )
+        ids = {h: store.current_caption_id_for_path(f"/p/{h}.jpg") for h in ("h1", "h2")}
+        assert set(store.allowed_caption_ids(SearchFilters(objects=("dog",))).tolist()) == set(ids.values())
+        assert store.allowed_caption_ids(SearchFilters(objects=("dog", "cat"))).tolist() == [ids["h1"]]
+        assert store.allowed_caption_ids(SearchFilters(objects=("horse",))).tolist() == []
+        # Re-captioning replaces the objects; the old cat must not linger in the filter or the keyword index.
+        store.write_batch(
+            captions=[CaptionRecord("h1", "fake", "fake-1", "caption", "a dog", vec, objects=(("dog", 1, 0.9),))]
+        )
+        assert store.allowed_caption_ids(SearchFilters(objects=("cat",))).tolist() == []
+        assert store.keyword_search("objects:cat", 5) == []
+
+
 def _fingerprint(home: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(home.iterdir())}
 

@@ -54,7 +54,12 @@ def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task:
                     "captioner": backend.name,
                     "task": task,
                     "tags": [{"label": t.label, "score": round(t.score, 4)} for t in result.tags],
+                    "objects": [
+                        {"label": o.label, "count": o.count, "score": round(o.score, 4)} for o in result.objects
+                    ],
                     "ocr_text": result.ocr_text,
+                    # Backend-specific findings (the offline captioner's setting, colours, nsfw score).
+                    "extra": result.extra,
                 }
             )
         else:

@@ -53,17 +53,22 @@ def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
 @click.option("--from", "date_from", default=None, help="Only photos taken on or after this date (EXIF, else file time).")
 @click.option("--to", "date_to", default=None, help="Only photos taken on or before this date.")
 @click.option("--min-score", type=float, default=None, help="Drop hits whose fused score is below this.")
+@click.option(
+    "--object", "objects", multiple=True, metavar="LABEL",
+    help="Only images where the captioner detected this object (e.g. dog); repeat to require several.",
+)
 @pass_context
 @library_errors
 def search(
     ctx: Context, query: str, limit: int, as_json: bool, folder: Path | None,
-    date_from: str | None, date_to: str | None, min_score: float | None,
+    date_from: str | None, date_to: str | None, min_score: float | None, objects: tuple[str, ...],
 ) -> None:
     """Search the index by description. QUERY '-' reads one query per line from stdin."""
     filters = SearchFilters(
         folder=str(folder.expanduser().absolute()) if folder else None,
         date_from=_parse_date(date_from, end=False, hint="--from"),
         date_to=_parse_date(date_to, end=True, hint="--to"),
+        objects=tuple(o.strip().lower() for o in objects if o.strip()),
     )
     cfg = ctx.cfg
     with opened_store(cfg, create=False) as store:

@@ -1,8 +1,11 @@
-"""The ``offline`` backend: ImageNet labels from EfficientNet-Lite0 plus RapidOCR text.
+"""The ``offline`` backend: a template captioner over packaged vision models. Not a VLM.
 
-Everything it needs ships in pip packages, so it works with no model hub and
-no network. The caption is a template sentence around the top labels; it is
-deliberately basic.
+It composes what small models that ship in pip packages can see: COCO
+objects counted by CenterNet, ImageNet labels from EfficientNet-Lite0 in
+plain words, a setting and indoors/outdoors from both (``_scene``), dominant
+colours, OCR text, and an open_nsfw score. Everything works with no model
+hub and no network. Every noun it writes comes from a detection or label
+above a threshold calibrated with `picscribe eval`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,18 @@ from typing import TYPE_CHECKING, ClassVar
 
 from PIL import Image
 
-from ...captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, TASK_OCR, CaptionerUnavailable, CaptionResult, Tag
-from . import _tesseract
+from ...captioning import (
+    TASK_ALT_TEXT,
+    TASK_CAPTION,
+    TASK_DETAILED,
+    TASK_OCR,
+    CaptionerUnavailable,
+    CaptionResult,
+    ObjectCount,
+    Tag,
+)
+from . import _scene, _tesseract
+from ._colours import Colour, dominant_colours
 from ._plain_words import PERSON_CLASSES, plain_word
 
 #: OCR engines, chosen as the backend's model: `--captioner offline:tesseract`.
@@ -203,6 +216,42 @@ def detected_objects(detections: Sequence[Detection]) -> list[tuple[str, int]]:
     return [(w, counts[w]) for w in sorted(counts, key=lambda w: -area[w])]
 
 
+def object_counts(detections: Sequence[Detection]) -> tuple[ObjectCount, ...]:
+    """The separate `objects` field: everyday word, count and best score."""
+    best: dict[str, float] = {}
+    for d in detections:
+        if d.score >= MIN_DETECTION_SCORE:
+            word = _EVERYDAY.get(d.label, d.label)
+            best[word] = max(best.get(word, 0.0), round(d.score, 4))
+    return tuple(ObjectCount(word, count, best[word]) for word, count in detected_objects(detections))
+
+
+#: Box centres left of this share of the width are "on the left"; the mirror
+#: image is "on the right"; between them, "in the middle".
+_SIDE = 0.35
+
+
+def positions(detections: Sequence[Detection], words: Sequence[str]) -> list[str]:
+    """ "a dog on the left" for each of ``words`` detected exactly once.
+
+    Only single things get a position: "two people on the left" would need
+    both to be there, and a group rarely is.
+    """
+    boxes: dict[str, list[tuple[float, float, float, float]]] = {}
+    for d in detections:
+        if d.score >= MIN_DETECTION_SCORE:
+            boxes.setdefault(_EVERYDAY.get(d.label, d.label), []).append(d.box)
+    out = []
+    for word in words:
+        if len(boxes.get(word, ())) != 1:
+            continue
+        x1, _, x2, _ = boxes[word][0]
+        centre = (x1 + x2) / 2
+        where = "on the left" if centre < _SIDE else "on the right" if centre > 1 - _SIDE else "in the middle"
+        out.append(f"{_with_article(word)} {where}")
+    return out
+
+
 def caption_phrases(objects: Sequence[tuple[str, int]], words: Sequence[str], limit: int) -> list[str]:
     """Detected objects (counted) first, then classifier words they do not repeat."""
     seen = {w for w, _ in objects}
@@ -211,30 +260,61 @@ def caption_phrases(objects: Sequence[tuple[str, int]], words: Sequence[str], li
     return phrases[:limit]
 
 
-def compose_caption(words: Sequence[str]) -> str:
-    """The short caption, e.g. ``A photo of pizza and a plate.``
+def compose_caption(words: Sequence[str], setting: str | None = None) -> str:
+    """The short caption, e.g. ``A photo of two horses in a field.``
 
     OCR text is kept out of it: quoted sign text is noise to a sentence
     (it cost 1.4 CIDEr-D on coco-dev); it is stored and searched separately.
+    The setting ("in a kitchen") is added only after something is named:
+    "A photo in a kitchen." says less than it seems to.
     """
     if not words:
         return "A photo."
-    return f"A photo of {_join(list(words))}."
+    where = f" {setting}" if setting else ""
+    return f"A photo of {_join(list(words))}{where}."
 
 
-def compose_detailed(words: Sequence[str], others: Sequence[str], ocr: str) -> str:
-    """Short caption, weaker candidates named as such, and the visible text."""
-    text = compose_caption(words)
+def compose_detailed(
+    words: Sequence[str],
+    others: Sequence[str],
+    ocr: str,
+    *,
+    setting: str | None = None,
+    place: str | None = None,
+    placed: Sequence[str] = (),
+    colours: Sequence[Colour] = (),
+    faces: int = 0,
+) -> str:
+    """Short caption, where single things are, weaker candidates named as
+    such, faces, indoors/outdoors, main colours, and the visible text."""
+    text = compose_caption(words, setting)
+    if placed:
+        sentence = _join(list(placed))
+        text += f" {sentence[:1].upper()}{sentence[1:]}."
     if others:
         text += f" It may also show {_join([_with_article(w) for w in others])}."
+    if faces:
+        text += f" {'One face is' if faces == 1 else f'{counted_number(faces)} faces are'} visible."
+    if place and not setting:
+        text += f" It was taken {place}."
+    if colours:
+        names = [c.name for c in colours]
+        text += f" The main colour{'s are' if len(names) > 1 else ' is'} {_join(names)}."
     if ocr.strip():
         text += f' Visible text: "{_quote_ocr(ocr)}".'
     return text
 
 
-def compose_alt_text(words: Sequence[str], ocr: str) -> str:
+def counted_number(n: int) -> str:
+    """ "Two", "Three", ... for a sentence start; digits past four."""
+    return _NUMBERS.get(n, str(n)).capitalize()
+
+
+def compose_alt_text(words: Sequence[str], ocr: str, setting: str | None = None) -> str:
     """WCAG-style: no "image of" preamble, at most MAX_ALT_TEXT_CHARS."""
     text = _join(list(words)) if words else "Photo"
+    if words and setting:
+        text += f" {setting}"
     text = text[:1].upper() + text[1:]
     if ocr.strip():
         text += f' with the text "{_quote_ocr(ocr)}"'
@@ -319,7 +399,7 @@ class OfflineCaptioner:
         # Bump the version when the same models start producing different
         # text: the id is how an index tells old captions from new ones.
         ocr = f"tesseract-{_tesseract.version()}" if self.ocr_engine == "tesseract" else f"rapidocr-{_ocr_version()}"
-        return f"v2:centernet+efficientnet-lite0+{ocr}"
+        return f"v3:centernet+efficientnet-lite0+{ocr}"
 
     @classmethod
     def available(cls) -> str | None:
@@ -365,21 +445,42 @@ class OfflineCaptioner:
         nsfw_scores = _nsfw.scores(images)
         all_detections = detect(images, min_score=MIN_DETECTION_SCORE)
         results = []
-        for image, row_probs, row_ids, nsfw, detections in zip(
-            images, top_probs.tolist(), top_ids.tolist(), nsfw_scores, all_detections, strict=True
+        for image, row_all, row_probs, row_ids, nsfw, detections in zip(
+            images, probs.tolist(), top_probs.tolist(), top_ids.tolist(), nsfw_scores, all_detections, strict=True
         ):
             top = list(zip(row_ids, row_probs, strict=True))
             words, others = choose_words(top, labels)
             objects = detected_objects(detections)
+            scene = _scene.judge(row_all, labels, detections, image)
+            colours = dominant_colours(image)
             ocr = read_text(image)
             if task == TASK_DETAILED:
-                text = compose_detailed(caption_phrases(objects, words, MAX_DETAILED_OBJECTS), others, ocr)
+                phrases = caption_phrases(objects, words, MAX_DETAILED_OBJECTS)
+                text = compose_detailed(
+                    phrases, others, ocr, setting=scene.setting, place=scene.place,
+                    placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]), colours=colours,
+                )
             elif task == TASK_ALT_TEXT:
-                text = compose_alt_text(caption_phrases(objects, words, MAX_CAPTION_OBJECTS + 1), ocr)
+                text = compose_alt_text(caption_phrases(objects, words, MAX_CAPTION_OBJECTS + 1), ocr, scene.setting)
             else:
-                text = compose_caption(caption_phrases(objects, words, MAX_CAPTION_OBJECTS))
-            tags = _merge_tags(_tags(top, labels) + _object_tags(detections))
+                text = compose_caption(caption_phrases(objects, words, MAX_CAPTION_OBJECTS), scene.setting)
+            tags = _merge_tags(
+                _tags(top, labels)
+                + _object_tags(detections)
+                + tuple(Tag(c.name, c.share) for c in colours)
+                + ((Tag(scene.place, 1.0),) if scene.place else ())
+            )
             if nsfw >= _nsfw.FLAG_AT:
                 tags += (Tag(_nsfw.TAG, round(nsfw, 4)),)
-            results.append(CaptionResult(text=text, tags=tags, ocr_text=ocr, extra={"nsfw": round(nsfw, 4)}))
+            extra: dict[str, object] = {
+                "nsfw": round(nsfw, 4),
+                "place": scene.place,
+                "setting": scene.setting,
+                "colours": [{"name": c.name, "share": c.share} for c in colours],
+            }
+            results.append(
+                CaptionResult(
+                    text=text, tags=tags, objects=object_counts(detections), ocr_text=ocr, extra=extra
+                )
+            )
         return results
