@@ -20,6 +20,9 @@ TASK_CAPTION = "caption"
 TASK_DETAILED = "detailed"
 TASK_ALT_TEXT = "alt_text"
 TASK_OCR = "ocr"
+#: Visual question answering; not a caption task: backends that can do it
+#: have ``ask(images, questions) -> list[Answer]``.
+TASK_ASK = "ask"
 KNOWN_TASKS = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT, TASK_OCR})
 
 
@@ -61,6 +64,18 @@ class CaptionResult:
     # generated text; backends that import such text set this.
     human: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A backend's answer to a question about one image (``picscribe ask``)."""
+
+    text: str
+    #: False when the backend could not answer and ``text`` says why.
+    answered: bool = True
+    #: What the answer rests on: "vlm", or for the offline backend "ocr",
+    #: "detector", "scene", "colours", or "none" when it refused.
+    source: str = "vlm"
 
 
 class CaptionerUnavailable(RuntimeError):

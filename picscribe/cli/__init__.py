@@ -15,6 +15,7 @@ import click
 from .. import __version__
 from ..config import ConfigError, default_home, load_config
 from ._common import Context
+from .ask_cmds import ask
 from .caption_cmds import caption
 from .eval_cmds import eval_
 from .index_cmds import index, reindex
@@ -55,5 +56,5 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = Context(cfg)
 
 
-for command in (index, reindex, search, caption, status, eval_):
+for command in (index, reindex, search, caption, ask, status, eval_):
     main.add_command(command)

