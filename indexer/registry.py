@@ -6,6 +6,8 @@ as a plugin package would register its own.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
@@ -49,14 +51,26 @@ class Choice:
     reason: str
 
 
-def create(spec: str, *, device: str = "auto") -> Captioner:
+def _accepted(cls: type, options: Mapping[str, object]) -> dict[str, object]:
+    """The options this backend's constructor takes: a VLM's batch size means
+    nothing to the offline captioner, and a plugin need not accept it."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
+def create(spec: str, *, device: str = "auto", options: Mapping[str, object] | None = None) -> Captioner:
+    """Build the backend a spec names. ``options`` (batch_size, max_new_tokens,
+    trust_remote_code, ...) reach only backends whose constructor takes them."""
     name, model = parse_spec(spec)
     cls = backend_class(name)
     reason = cls.available() if hasattr(cls, "available") else None
     if reason:
         raise CaptionerUnavailable(f"captioner {name!r} cannot run here: {reason}")
+    extra = _accepted(cls, {k: v for k, v in (options or {}).items() if v is not None})
     try:
-        return cls(device=device, model=model)
+        return cls(device=device, model=model, **extra)
     except BadCaptionerSpec:
         raise
     except ValueError as exc:
@@ -64,18 +78,20 @@ def create(spec: str, *, device: str = "auto") -> Captioner:
         raise BadCaptionerSpec(f"captioner {spec!r}: {exc}") from exc
 
 
-def choose(spec: str, *, vlm: str | None = None, device: str = "auto") -> Choice:
+def choose(
+    spec: str, *, vlm: str | None = None, device: str = "auto", options: Mapping[str, object] | None = None
+) -> Choice:
     """Resolve a --captioner value, including ``auto``.
 
     ``auto`` uses the configured VLM (``vlm``, a backend spec) when it can
     run, and otherwise the built-in offline captioner.
     """
     if spec != AUTO:
-        captioner = create(spec, device=device)
+        captioner = create(spec, device=device, options=options)
         return Choice(captioner, f"captioner: {spec} ({captioner.model_id}), as asked")
     if vlm:
         try:
-            captioner = create(vlm, device=device)
+            captioner = create(vlm, device=device, options=options)
             return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM")
         except (CaptionerUnavailable, BadCaptionerSpec) as exc:
             why = f"the configured VLM {vlm!r} is not usable ({exc})"

@@ -24,7 +24,12 @@ def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformer
 
 
 def choose_captioner(cfg: Config) -> Choice:
-    return choose(cfg.captioner, vlm=cfg.vlm, device=cfg.device)
+    options = {
+        "batch_size": cfg.vlm_batch_size,
+        "max_new_tokens": cfg.vlm_max_new_tokens,
+        "trust_remote_code": cfg.trust_remote_code,
+    }
+    return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=options)
 
 
 def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool = False) -> Indexer:

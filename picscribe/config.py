@@ -23,10 +23,20 @@ class ConfigError(ValueError):
 class Config:
     home: Path
     captioner: str = "auto"
-    #: The VLM backend spec ``auto`` tries first, e.g. "transformers:Qwen/Qwen2-VL-2B-Instruct".
-    vlm: str | None = None
+    #: The VLM backend spec ``auto`` tries first. Plain "vlm" means the
+    #: default model for the device (Qwen2-VL-2B on CUDA, Florence-2-base on
+    #: CPU); "vlm:ORG/NAME" or "vlm:/a/local/dir" picks one; "" turns it off.
+    vlm: str | None = "vlm"
     device: str = "auto"
     batch_size: int = 8
+    #: Images per generate() call inside a VLM: a number, or "auto" to start
+    #: high and halve on CUDA out-of-memory.
+    vlm_batch_size: str = "auto"
+    #: Cap on generated tokens per answer; None uses each task's default.
+    vlm_max_new_tokens: int | None = None
+    #: Run model code from the hub (original InternVL2 / microsoft Florence-2
+    #: repos need it). Off unless the user opts in: it executes downloaded code.
+    trust_remote_code: bool = False
     workers: int = max(1, min(4, os.cpu_count() or 1))
     embedder: str = DEFAULT_EMBEDDER
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -42,6 +52,7 @@ _ENV = {
     "vlm": "PICSCRIBE_VLM",
     "device": "PICSCRIBE_DEVICE",
     "embedder": "PICSCRIBE_EMBEDDER",
+    "vlm_batch_size": "PICSCRIBE_VLM_BATCH_SIZE",
 }
 
 
@@ -59,7 +70,8 @@ def load_config(home: Path | None = None, **overrides: object) -> Config:
     if unknown:
         raise ConfigError(f"{home / CONFIG_FILE}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
     cfg = replace(cfg, **file_values)
-    env_values = {k: os.environ[v] for k, v in _ENV.items() if os.environ.get(v)}
+    # Set but empty counts for PICSCRIBE_VLM: it is how a user turns the VLM off.
+    env_values = {k: os.environ[v] for k, v in _ENV.items() if os.environ.get(v) or (k == "vlm" and v in os.environ)}
     cfg = replace(cfg, **env_values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if cfg.batch_size < 1:
