@@ -115,3 +115,22 @@ def test_default_vlm_is_tried_and_an_empty_setting_turns_it_off(
     monkeypatch.setenv("PICSCRIBE_VLM", "")
     off = run("caption", image)
     assert "no VLM is configured" in off.stderr
+
+
+def test_batch_size_flag_reaches_the_vlm(run: Run, photos: Path, qwen: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexer.captioners.vlm import _captioner
+
+    monkeypatch.setattr(_captioner, "MAX_NEW_TOKENS", {task: 4 for task in _captioner.MAX_NEW_TOKENS})
+    seen: list[int] = []
+    real = _captioner.TransformersCaptioner._run
+
+    def spy(self, task, images, prompts):  # type: ignore[no-untyped-def]
+        seen.append(self.batch_size)
+        return real(self, task, images, prompts)
+
+    monkeypatch.setattr(_captioner.TransformersCaptioner, "_run", spy)
+    assert run("index", photos, "--captioner", f"vlm:{qwen}", "--batch-size", "3").exit_code == 0
+    assert seen and set(seen) == {3}
+    bad = run("index", photos, "--captioner", f"vlm:{qwen}", "--batch-size", "many")
+    assert bad.exit_code == 2 and "'many' is not a positive integer or 'auto'" in bad.stderr
+    assert run("reindex", "--captioner", "fake", "--batch-size", "auto").exit_code == 0

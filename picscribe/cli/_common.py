@@ -25,6 +25,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
 
 
+class BatchSize(click.ParamType):
+    """A positive int, or "auto" (a VLM starts high and halves on CUDA out-of-memory)."""
+
+    name = "N|auto"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is not a positive integer or 'auto'", param, ctx)
+
+
+BATCH_SIZE = BatchSize()
+
+
+def batch_overrides(batch_size: int | str | None) -> dict[str, object]:
+    """--batch-size N fixes both the pipeline's batches and a VLM's generate()
+    batches; --batch-size auto leaves the pipeline at its setting and lets
+    the VLM find the size that fits."""
+    if batch_size is None:
+        return {}
+    if batch_size == "auto":
+        return {"vlm_batch_size": "auto"}
+    return {"batch_size": batch_size, "vlm_batch_size": str(batch_size)}
+
+
 @dataclass
 class Context:
     cfg: Config

@@ -9,7 +9,17 @@ import click
 from indexer import IndexReport
 
 from .. import app
-from ._common import DEVICE, Context, emit_json, library_errors, opened_store, pass_context, say
+from ._common import (
+    BATCH_SIZE,
+    DEVICE,
+    Context,
+    batch_overrides,
+    emit_json,
+    library_errors,
+    opened_store,
+    pass_context,
+    say,
+)
 
 
 def _summary(report: IndexReport, verb: str) -> None:
@@ -34,20 +44,23 @@ def _summary(report: IndexReport, verb: str) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--captioner", default=None, help="Backend name, e.g. offline, fake, or auto [default: auto].")
 @click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per model batch [default: 8].")
+@click.option(
+    "--batch-size", type=BATCH_SIZE, default=None,
+    help="Images per model batch, or auto: a VLM halves it on GPU out-of-memory [default: 8, VLM auto].",
+)
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before and have not changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
 def index(
     ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
-    batch_size: int | None, retry_failed: bool, as_json: bool,
+    batch_size: int | str | None, retry_failed: bool, as_json: bool,
 ) -> None:
     """Caption and index the images under PATH... (incremental).
 
     Exit status 1 if any image under PATH could not be indexed.
     """
-    cfg = ctx.with_overrides(captioner=captioner, device=device, batch_size=batch_size)
+    cfg = ctx.with_overrides(captioner=captioner, device=device, **batch_overrides(batch_size))
     choice = app.choose_captioner(cfg)
     say(choice.reason)
     with opened_store(cfg) as store:
@@ -65,17 +78,17 @@ def index(
 @click.command()
 @click.option("--captioner", default=None, help="Backend to re-caption with [default: auto].")
 @click.option("--device", type=DEVICE, default=None)
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--batch-size", type=BATCH_SIZE, default=None, help="As for index.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
-def reindex(ctx: Context, captioner: str | None, device: str | None, batch_size: int | None, as_json: bool) -> None:
+def reindex(ctx: Context, captioner: str | None, device: str | None, batch_size: int | str | None, as_json: bool) -> None:
     """Re-caption every indexed image with a (new) captioner.
 
     New captions are written next to the old ones; search switches to them
     only once every image has one. Interrupted runs resume where they stopped.
     """
-    cfg = ctx.with_overrides(captioner=captioner, device=device, batch_size=batch_size)
+    cfg = ctx.with_overrides(captioner=captioner, device=device, **batch_overrides(batch_size))
     choice = app.choose_captioner(cfg)
     say(choice.reason)
     with opened_store(cfg, create=False) as store:
