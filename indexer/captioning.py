@@ -101,7 +101,7 @@ class Captioner(Protocol):
     tasks: ClassVar[frozenset[str]]
 
     #: Identifies the weights/version that produced a caption, e.g.
-    #: "v3:centernet+efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
+    #: "v4:centernet+mtcnn+efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
     #: model change can be detected and re-indexed.
     @property
     def model_id(self) -> str: ...

@@ -54,7 +54,7 @@ def test_every_demo_caption_records_its_model(run: Run, demo_index, monkeypatch:
     status = json.loads(run("status", "--json").stdout)
     assert status["searchable"] == 26
     assert status["captions_by_model"] == [
-        {"captioner": "offline", "model": "v3:centernet+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
+        {"captioner": "offline", "model": "v4:centernet+mtcnn+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
     ]
 
 

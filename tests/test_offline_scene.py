@@ -153,3 +153,26 @@ def test_desk_photo_is_indoors_and_names_no_room_it_cannot_see(sample_results) -
     assert "bathroom" not in result.text and "kitchen" not in result.text
     assert any(o.label == "laptop" for o in result.objects)
     assert "outdoors" not in {t.label for t in result.tags}
+
+
+def test_faces_stand_in_for_people_the_detector_missed() -> None:
+    from indexer.captioners.offline._captioner import with_faces
+
+    assert with_faces([("dog", 1)], 0) == [("dog", 1)]
+    assert with_faces([("dog", 1)], 2) == [("person", 2), ("dog", 1)]
+    assert with_faces([("person", 1), ("dog", 1)], 3) == [("person", 3), ("dog", 1)]
+    assert with_faces([("person", 4)], 3) == [("person", 4)]  # backs turned: more people than faces
+
+
+def test_faces_are_counted_on_a_real_photo() -> None:
+    pytest.importorskip("torch")
+    from indexer.captioners.offline import OfflineCaptioner
+    from indexer.captioning import TASK_DETAILED
+
+    with Image.open(SAMPLES / "000000442450.jpg") as image:  # two men with frisbees, both facing the camera
+        photo = image.convert("RGB")
+    (result,) = OfflineCaptioner().caption([photo], TASK_DETAILED)
+    counts = {o.label: o.count for o in result.objects}
+    assert counts["face"] == 2 and counts["person"] >= 2
+    assert "Two faces are visible." in result.text
+    assert len(result.extra["faces"]) == 2  # type: ignore[arg-type]

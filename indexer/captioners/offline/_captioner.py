@@ -41,6 +41,7 @@ OCR_ENGINES = frozenset({"rapidocr", "tesseract"})
 
 if TYPE_CHECKING:  # torch is imported only when a caption is first asked for
     from ._detector import Detection
+    from ._faces import Face
     from ._efficientnet import EfficientNetLite0
 
 #: The top label goes into the sentence only at this softmax probability or
@@ -227,6 +228,30 @@ def object_counts(detections: Sequence[Detection]) -> tuple[ObjectCount, ...]:
     return tuple(ObjectCount(word, count, best[word]) for word, count in detected_objects(detections))
 
 
+def with_faces(objects: Sequence[tuple[str, int]], faces: int) -> list[tuple[str, int]]:
+    """Confident faces are people too: when the object detector saw fewer
+    people than MTCNN saw faces (a close-up it failed on, a crowd it
+    undercounted), the face count stands in for the people."""
+    people = dict(objects).get("person", 0)
+    if faces <= people:
+        return list(objects)
+    if people:
+        return [(w, faces if w == "person" else n) for w, n in objects]
+    return [("person", faces), *objects]
+
+
+def _with_face_counts(counts: tuple[ObjectCount, ...], faces: Sequence[Face]) -> tuple[ObjectCount, ...]:
+    """The `objects` field gains a "face" entry, and "person" at least as many."""
+    best = max(f.score for f in faces)
+    out = [
+        ObjectCount(o.label, max(o.count, len(faces)), o.score) if o.label == "person" else o for o in counts
+    ]
+    if not any(o.label == "person" for o in out):
+        out.append(ObjectCount("person", len(faces), round(best, 4)))
+    out.append(ObjectCount("face", len(faces), round(best, 4)))
+    return tuple(out)
+
+
 #: Box centres left of this share of the width are "on the left"; the mirror
 #: image is "on the right"; between them, "in the middle".
 _SIDE = 0.35
@@ -400,7 +425,7 @@ class OfflineCaptioner:
         # Bump the version when the same models start producing different
         # text: the id is how an index tells old captions from new ones.
         ocr = f"tesseract-{_tesseract.version()}" if self.ocr_engine == "tesseract" else f"rapidocr-{_ocr_version()}"
-        return f"v3:centernet+efficientnet-lite0+{ocr}"
+        return f"v4:centernet+mtcnn+efficientnet-lite0+{ocr}"
 
     @classmethod
     def available(cls) -> str | None:
@@ -454,6 +479,7 @@ class OfflineCaptioner:
         from . import _nsfw
 
         from ._detector import detect
+        from ._faces import detect_faces
 
         nsfw_scores = _nsfw.scores(images)
         all_detections = detect(images, min_score=MIN_DETECTION_SCORE)
@@ -463,7 +489,8 @@ class OfflineCaptioner:
         ):
             top = list(zip(row_ids, row_probs, strict=True))
             words, others = choose_words(top, labels)
-            objects = detected_objects(detections)
+            faces = detect_faces(image)
+            objects = with_faces(detected_objects(detections), len(faces))
             scene = _scene.judge(row_all, labels, detections, image)
             colours = dominant_colours(image)
             ocr = read_text(image)
@@ -472,6 +499,7 @@ class OfflineCaptioner:
                 text = compose_detailed(
                     phrases, others, ocr, setting=scene.setting, place=scene.place,
                     placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]), colours=colours,
+                    faces=len(faces),
                 )
             elif task == TASK_ALT_TEXT:
                 text = compose_alt_text(caption_phrases(objects, words, MAX_CAPTION_OBJECTS + 1), ocr, scene.setting)
@@ -485,15 +513,19 @@ class OfflineCaptioner:
             )
             if nsfw >= _nsfw.FLAG_AT:
                 tags += (Tag(_nsfw.TAG, round(nsfw, 4)),)
+            counts = object_counts(detections)
+            if faces:
+                counts = _with_face_counts(counts, faces)
             extra: dict[str, object] = {
                 "nsfw": round(nsfw, 4),
+                "faces": [{"box": [round(v, 4) for v in f.box], "score": round(f.score, 4)} for f in faces],
                 "place": scene.place,
                 "setting": scene.setting,
                 "colours": [{"name": c.name, "share": c.share} for c in colours],
             }
             results.append(
                 CaptionResult(
-                    text=text, tags=tags, objects=object_counts(detections), ocr_text=ocr, extra=extra
+                    text=text, tags=tags, objects=counts, ocr_text=ocr, extra=extra
                 )
             )
         return results
