@@ -1,0 +1,38 @@
+"""API captioner backends: hosted or served vision-language models over HTTP.
+
+- ``openai``: the openai package; any OpenAI-compatible server (OpenAI,
+  vLLM, LM Studio, llama.cpp server). OPENAI_BASE_URL (default OpenAI),
+  OPENAI_API_KEY (needed only for OpenAI itself).
+- ``ollama``: the ollama package; Ollama's /api/chat. OLLAMA_HOST (default
+  http://localhost:11434); no key.
+- ``anthropic``: the anthropic package; the Messages API.
+  ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY.
+- ``gemini``: the google-genai package. GEMINI_BASE_URL (a proxy; default
+  Google's), GEMINI_API_KEY or GOOGLE_API_KEY.
+
+All four client libraries come with ``pip install 'picscribe[api]'``.
+
+Select one as ``--captioner openai:gpt-4o-mini``, ``ollama:llava:13b``, ...
+Options (constructor keywords): ``max_new_tokens``, ``concurrency``
+(requests in flight per batch, default 4), ``max_side`` (longest image side
+sent, default 1024), ``timeout``, ``max_retries``, ``retry_delay``,
+``base_url``, ``api_key``. The prompts and output cleaning are the local
+``vlm`` backend's. A failed request raises ``APIRequestError`` with the
+provider's message after the retries, so the pipeline retries that batch
+one image at a time.
+"""
+
+from ._anthropic import AnthropicCaptioner
+from ._common import APICaptioner, APIRequestError
+from ._gemini import GeminiCaptioner
+from ._ollama import OllamaCaptioner
+from ._openai import OpenAICaptioner
+
+__all__ = [
+    "APICaptioner",
+    "APIRequestError",
+    "AnthropicCaptioner",
+    "GeminiCaptioner",
+    "OllamaCaptioner",
+    "OpenAICaptioner",
+]
