@@ -218,14 +218,29 @@ def detected_objects(detections: Sequence[Detection]) -> list[tuple[str, int]]:
     return [(w, counts[w]) for w in sorted(counts, key=lambda w: -area[w])]
 
 
-def object_counts(detections: Sequence[Detection]) -> tuple[ObjectCount, ...]:
-    """The separate `objects` field: everyday word, count and best score."""
+def object_counts(
+    detections: Sequence[Detection],
+    objects: Sequence[tuple[str, int]] | None = None,
+    faces: Sequence[Face] = (),
+) -> tuple[ObjectCount, ...]:
+    """The separate `objects` field: everyday word, count and best score.
+
+    ``objects`` is the (word, count) list the sentence was written from, when
+    the caller has it (faces already folded in by ``with_faces``); people
+    counted from faces alone carry the best face score. Confident faces also
+    get an entry of their own.
+    """
     best: dict[str, float] = {}
     for d in detections:
         if d.score >= MIN_DETECTION_SCORE:
             word = _EVERYDAY.get(d.label, d.label)
             best[word] = max(best.get(word, 0.0), round(d.score, 4))
-    return tuple(ObjectCount(word, count, best[word]) for word, count in detected_objects(detections))
+    face_score = round(max((f.score for f in faces), default=0.0), 4)
+    counted = detected_objects(detections) if objects is None else objects
+    out = [ObjectCount(word, count, best.get(word, face_score)) for word, count in counted]
+    if faces:
+        out.append(ObjectCount("face", len(faces), face_score))
+    return tuple(out)
 
 
 def with_faces(objects: Sequence[tuple[str, int]], faces: int) -> list[tuple[str, int]]:
@@ -238,18 +253,6 @@ def with_faces(objects: Sequence[tuple[str, int]], faces: int) -> list[tuple[str
     if people:
         return [(w, faces if w == "person" else n) for w, n in objects]
     return [("person", faces), *objects]
-
-
-def _with_face_counts(counts: tuple[ObjectCount, ...], faces: Sequence[Face]) -> tuple[ObjectCount, ...]:
-    """The `objects` field gains a "face" entry, and "person" at least as many."""
-    best = max(f.score for f in faces)
-    out = [
-        ObjectCount(o.label, max(o.count, len(faces)), o.score) if o.label == "person" else o for o in counts
-    ]
-    if not any(o.label == "person" for o in out):
-        out.append(ObjectCount("person", len(faces), round(best, 4)))
-    out.append(ObjectCount("face", len(faces), round(best, 4)))
-    return tuple(out)
 
 
 #: Box centres left of this share of the width are "on the left"; the mirror
@@ -513,9 +516,7 @@ class OfflineCaptioner:
             )
             if nsfw >= _nsfw.FLAG_AT:
                 tags += (Tag(_nsfw.TAG, round(nsfw, 4)),)
-            counts = object_counts(detections)
-            if faces:
-                counts = _with_face_counts(counts, faces)
+            counts = object_counts(detections, objects, faces)
             extra: dict[str, object] = {
                 "nsfw": round(nsfw, 4),
                 "faces": [{"box": [round(v, 4) for v in f.box], "score": round(f.score, 4)} for f in faces],

@@ -17,6 +17,7 @@ the sentence names no place rather than guess one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,11 +110,17 @@ class Scene:
     setting: str | None
 
 
+@functools.cache
+def _indices(labels: tuple[str, ...], names: frozenset[str]) -> tuple[int, ...]:
+    """Positions of ``names`` in ``labels``, looked up once per label set:
+    judge() runs for every image and the label list never changes."""
+    return tuple(i for i, label in enumerate(labels) if label in names)
+
+
 def class_groups(labels: Sequence[str]) -> tuple[list[int], list[int]]:
     """ImageNet indices of outdoor-only and indoor-only classes."""
-    outdoor = [i for i, label in enumerate(labels) if label in _OUTDOOR_IMAGENET]
-    indoor = [i for i, label in enumerate(labels) if label in _INDOOR_IMAGENET]
-    return outdoor, indoor
+    labels = tuple(labels)
+    return list(_indices(labels, _OUTDOOR_IMAGENET)), list(_indices(labels, _INDOOR_IMAGENET))
 
 
 def blue_sky_share(image: Image.Image) -> float:
@@ -129,8 +136,7 @@ def blue_sky_share(image: Image.Image) -> float:
 
 
 def _prob(probs: Sequence[float], labels: Sequence[str], names: Sequence[str]) -> float:
-    wanted = set(names)
-    return sum(p for p, label in zip(probs, labels) if label in wanted)
+    return sum(probs[i] for i in _indices(tuple(labels), frozenset(names)))
 
 
 def judge(
