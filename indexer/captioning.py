@@ -85,6 +85,55 @@ class CaptionerUnavailable(RuntimeError):
     """
 
 
+class CaptionerStopped(RuntimeError):
+    """The backend cannot go on in this run: its key was refused, its model
+    does not exist, its budget is spent, or its server keeps failing.
+
+    The pipeline stops cleanly when it sees this: what was committed stays,
+    no further images are sent, and the images not reached are left for the
+    next run rather than marked as failed.
+    """
+
+
+class PartialBatch(RuntimeError):
+    """Some images of a batch failed and the others have results.
+
+    Raised by backends that pay per request (the API clients), so the
+    pipeline keeps what succeeded instead of asking again one image at a
+    time. ``results`` has one entry per image, in order: a CaptionResult, or
+    the exception for that image (a ``CaptionerStopped`` for images that were
+    never sent because the run had to stop).
+    """
+
+    def __init__(self, results: Sequence[CaptionResult | Exception]) -> None:
+        errors = [r for r in results if isinstance(r, Exception)]
+        first = errors[0] if errors else None
+        super().__init__(f"{len(errors)} of {len(results)} images failed; first: {first}")
+        self.results = list(results)
+
+    @property
+    def stopped(self) -> CaptionerStopped | None:
+        return next((r for r in self.results if isinstance(r, CaptionerStopped)), None)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a metered backend has spent so far in this process."""
+
+    requests: int = 0
+    failed_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "failed_requests": self.failed_requests,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
 @runtime_checkable
 class Captioner(Protocol):
     """One-method protocol for caption backends.

@@ -23,9 +23,10 @@ from tqdm import tqdm
 
 from store import CaptionRecord, FailureRecord, ImageRecord, Store, TextEmbedder
 
-from .captioning import TASK_CAPTION, Captioner, CaptionResult
+from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, PartialBatch, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
 from .scan import FileEntry, ScanResult, scan
+from .sniff import has_image_extension, looks_like_image
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ class IndexReport:
     #: Failures left from earlier runs on files that have not changed since.
     still_failing: list[tuple[str, str]] = field(default_factory=list)
     complete: bool = True
+    #: Why the run ended early: the captioner stopped (refused key, budget
+    #: spent, server down). What was committed stays.
+    stopped: str | None = None
+    #: Files not captioned because the run stopped; the next run picks them up.
+    pending: int = 0
+    #: What a metered (API) captioner spent in this run: requests and tokens.
+    usage: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -111,6 +119,7 @@ class Indexer:
         """Bring the index in step with the files under ``roots``."""
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
+        usage_before = _usage(self.captioner)
         self.store.ensure_active_captioner(self.captioner.name, self.captioner.model_id)
         abs_roots = [os.path.abspath(r) for r in roots]
         known = self.store.file_states(abs_roots)
@@ -134,12 +143,16 @@ class Indexer:
 
         # Only now forget vanished paths, so that content moved to a new path
         # is still alive when its new row is written and keeps its captions.
-        on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
-        gone = [
-            p for p in known
-            if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
-        ]
-        report.removed = self.store.remove_paths(gone)
+        # A stopped run may not have reached the new path yet: forget nothing.
+        if report.stopped is None:
+            on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
+            gone = [
+                p for p in known
+                if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
+            ]
+            report.removed = self.store.remove_paths(gone)
+        report.complete = report.stopped is None
+        report.usage = _usage_since(self.captioner, usage_before)
         self.store.flush()
 
         new_failures = {p for p, _ in report.failures}
@@ -154,6 +167,7 @@ class Indexer:
         captions; switch search over only once every image has one."""
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
+        usage_before = _usage(self.captioner)
         done = self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
         wanted = self.store.paths_by_hash()
         todo_hashes = {h: p for h, p in wanted.items() if h not in done}
@@ -169,9 +183,69 @@ class Indexer:
         self._process(entries, frozenset(), report, [], expected=todo_hashes, update_images=False)
         remaining = set(wanted) - self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
         report.complete = not remaining
+        report.usage = _usage_since(self.captioner, usage_before)
         if report.complete:
             self.store.set_active_captioner(self.captioner.name, self.captioner.model_id)
         self.store.flush()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def update(self, paths: Iterable[str], *, accept: Callable[[str], bool] | None = None) -> IndexReport:
+        """Bring the index in step with just ``paths``, scanning nothing else.
+
+        This is what a watcher does with the paths it saw change. Each path may be
+        a file or a folder that appeared, changed or vanished; a vanished path
+        takes its row, and every row inside it, out of the index. Known rows are
+        found through the path index, so a batch costs the same in a library of
+        ten photos or a million. ``accept`` vetoes files by path (a watcher's
+        ignore patterns); a vetoed file that was indexed leaves the index.
+        The FAISS cache is not written here: a caller making many small
+        updates decides when to ``store.flush()``.
+        """
+        started = time.perf_counter()
+        report = IndexReport(self.captioner.name, self.captioner.model_id)
+        usage_before = _usage(self.captioner)
+        self.store.ensure_active_captioner(self.captioner.name, self.captioner.model_id)
+        present: list[str] = []
+        vanished: list[str] = []
+        for path in dict.fromkeys(os.path.abspath(p) for p in paths):
+            (present if os.path.lexists(path) else vanished).append(path)
+        folders = [p for p in present if os.path.isdir(p)]
+        files = [p for p in present if not os.path.isdir(p)]
+        known = self.store.file_states_at(files + vanished, folders=folders + vanished)
+        # Named one by one, a file is indexed only if a folder scan would have
+        # taken it: not notes.txt, yes an extension-less JPEG.
+        candidates = [p for p in files if p in known or has_image_extension(p) or looks_like_image(Path(p))]
+        found = scan(folders + candidates, known_paths=set(known))
+        keep = accept or (lambda _path: True)
+        found.files = [e for e in found.files if keep(e.path)]
+        # A file deleted between the listing and its stat is gone, not failed.
+        found.errors = [(p, e) for p, e in found.errors if keep(p) and (p in found.unreadable_dirs or os.path.lexists(p))]
+        report.scanned = len(found.files)
+
+        todo: list[FileEntry] = []
+        for entry in found.files:
+            state = known.get(entry.path)
+            if state and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
+                if state.status == "ok" or not self.options.retry_failed:
+                    report.unchanged += 1
+                    continue
+            todo.append(entry)
+        report.failures.extend(found.errors)
+        stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
+        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
+
+        # As in index(): forget only after the new rows are written, so moved
+        # content stays alive and keeps its captions; a stopped run forgets nothing.
+        if report.stopped is None:
+            on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
+            gone = [
+                p for p in known
+                if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
+            ]
+            report.removed = self.store.remove_paths(gone)
+        report.complete = report.stopped is None
+        report.usage = _usage_since(self.captioner, usage_before)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -202,12 +276,16 @@ class Indexer:
 
         def flush() -> None:
             nonlocal batch, reused, pending_failures, waiting
-            captions, images = self._caption_batch(batch, report, pending_failures)
+            captions, images, not_sent = self._caption_batch(batch, report, pending_failures)
             for img in images:
                 captioned_info[img.content_hash] = (img.width, img.height, img.format, img.taken_at)
             images += [_record(w, captioned_info[w.content_hash]) for w in waiting if w.content_hash in captioned_info]
+            report.pending += len(not_sent)
             for w in waiting:
-                if w.content_hash not in captioned_info:
+                if w.content_hash in not_sent:
+                    report.pending += 1
+                    report.reused -= 1
+                elif w.content_hash not in captioned_info:
                     msg = "captioning failed for a file with identical content"
                     pending_failures.append(FailureRecord(w.entry.path, w.entry.size, w.entry.mtime_ns, msg))
                     report.failures.append((w.entry.path, msg))
@@ -220,7 +298,10 @@ class Indexer:
             batch, reused, pending_failures, waiting = [], [], [], []
             in_batch.clear()
 
-        for entry, outcome in self._load_ahead(entries, known_hashes):
+        loads = self._load_ahead(entries, known_hashes)
+        seen = 0
+        for entry, outcome in loads:
+            seen += 1
             bar.update(1)
             if isinstance(outcome, DecodeError):
                 pending_failures.append(FailureRecord(entry.path, entry.size, entry.mtime_ns, str(outcome)))
@@ -258,7 +339,11 @@ class Indexer:
             # become one giant transaction held in memory.
             if len(batch) >= opts.batch_size or len(reused) + len(pending_failures) >= _METADATA_BATCH:
                 flush()
+                if report.stopped is not None:
+                    break
+        loads.close()  # stops the read-ahead when the captioner stopped the run
         flush()
+        report.pending += len(entries) - seen
         bar.close()
         report.failed = len(report.failures)
 
@@ -296,20 +381,30 @@ class Indexer:
 
     def _caption_batch(
         self, batch: list[Loaded], report: IndexReport, failures: list[FailureRecord]
-    ) -> tuple[list[CaptionRecord], list[ImageRecord]]:
+    ) -> tuple[list[CaptionRecord], list[ImageRecord], set[str]]:
+        """Caption, embed and build the rows of one batch.
+
+        Returns the caption rows, the image rows, and the content hashes not
+        captioned because the captioner stopped the run (neither written nor
+        marked failed, so the next run tries them).
+        """
         if not batch:
-            return [], []
-        results: list[CaptionResult | None]
-        try:
-            results = list(self.captioner.caption([b.image for b in batch], TASK_CAPTION))  # type: ignore[misc]
-            if len(results) != len(batch):
-                raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
-        except Exception:
-            log.debug("batch captioning failed; retrying one image at a time", exc_info=True)
-            results = [self._caption_one(b, report, failures) for b in batch]
-        done = [(b, r) for b, r in zip(batch, results) if r is not None]
+            return [], [], set()
+        outcomes = self._caption_outcomes(batch)
+        done: list[tuple[Loaded, CaptionResult]] = []
+        not_sent: set[str] = set()
+        for item, outcome in zip(batch, outcomes):
+            if isinstance(outcome, CaptionResult):
+                done.append((item, outcome))
+            elif isinstance(outcome, CaptionerStopped):
+                report.stopped = report.stopped or str(outcome)
+                not_sent.add(item.content_hash)
+            else:
+                msg = f"captioner {self.captioner.name} failed: {type(outcome).__name__}: {outcome}"
+                failures.append(FailureRecord(item.entry.path, item.entry.size, item.entry.mtime_ns, msg))
+                report.failures.append((item.entry.path, msg))
         if not done:
-            return [], []
+            return [], [], not_sent
         self._bind_embedder()
         vectors = self.embedder.embed([embedding_text(r) for _, r in done])
         captions = [
@@ -328,17 +423,58 @@ class Indexer:
             for (b, r), vec in zip(done, vectors)
         ]
         images = [_record(b, (b.width, b.height, b.format, b.taken_at)) for b, _ in done]
-        return captions, images
+        return captions, images, not_sent
 
-    def _caption_one(self, item: Loaded, report: IndexReport, failures: list[FailureRecord]) -> CaptionResult | None:
+    def _caption_outcomes(self, batch: list[Loaded]) -> list[CaptionResult | Exception]:
+        """One result or exception per image.
+
+        A batch that fails as a whole is retried one image at a time, so one
+        bad image cannot sink the others; a backend that already says which
+        images failed (PartialBatch) is not asked again, because each
+        request may cost money. After CaptionerStopped nothing more is sent.
+        """
+        images = [b.image for b in batch]
         try:
-            (result,) = self.captioner.caption([item.image], TASK_CAPTION)  # type: ignore[list-item]
-            return result
+            results = list(self.captioner.caption(images, TASK_CAPTION))  # type: ignore[arg-type]
+            if len(results) != len(batch):
+                raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
+            return list(results)
+        except CaptionerStopped as exc:
+            return [exc] * len(batch)
+        except PartialBatch as exc:
+            if len(exc.results) == len(batch):
+                return exc.results
+            error: Exception = RuntimeError(f"captioner returned {len(exc.results)} results for {len(batch)} images")
         except Exception as exc:
-            msg = f"captioner {self.captioner.name} failed: {type(exc).__name__}: {exc}"
-            failures.append(FailureRecord(item.entry.path, item.entry.size, item.entry.mtime_ns, msg))
-            report.failures.append((item.entry.path, msg))
-            return None
+            error = exc
+        if len(batch) == 1:
+            return [error]  # asking again for the same single image would change nothing
+        log.debug("batch captioning failed; retrying one image at a time", exc_info=error)
+        outcomes: list[CaptionResult | Exception] = []
+        for image in images:
+            if outcomes and isinstance(outcomes[-1], CaptionerStopped):
+                outcomes.append(outcomes[-1])
+                continue
+            try:
+                (result,) = self.captioner.caption([image], TASK_CAPTION)  # type: ignore[list-item]
+                outcomes.append(result)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def _usage(captioner: Captioner) -> Usage | None:
+    usage = getattr(captioner, "usage", None)
+    return usage if isinstance(usage, Usage) else None
+
+
+def _usage_since(captioner: Captioner, before: Usage | None) -> dict[str, int] | None:
+    """This run's share of a metered captioner's usage (a watcher reuses one captioner for many runs)."""
+    after = _usage(captioner)
+    if after is None:
+        return None
+    before = before or Usage()
+    return {k: v - before.to_dict()[k] for k, v in after.to_dict().items()}
 
 
 def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord:

@@ -28,13 +28,20 @@ def choose_captioner(cfg: Config) -> Choice:
         "batch_size": cfg.vlm_batch_size,
         "max_new_tokens": cfg.vlm_max_new_tokens,
         "trust_remote_code": cfg.trust_remote_code,
+        "concurrency": cfg.api_concurrency,
+        "timeout": cfg.api_timeout,
+        "max_requests": cfg.max_requests,
+        "max_tokens": cfg.max_tokens,
     }
     return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=options)
 
 
 def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool = False) -> Indexer:
+    # A batch must be at least as large as an API backend's concurrency, or
+    # the requests it could run side by side would wait for the next batch.
+    concurrency = getattr(choice.captioner, "concurrency", 0)
     options = IndexOptions(
-        batch_size=cfg.batch_size,
+        batch_size=max(cfg.batch_size, concurrency if isinstance(concurrency, int) else 0),
         workers=cfg.workers,
         max_pixels=cfg.max_pixels,
         max_side=cfg.max_side,

@@ -37,6 +37,13 @@ class Config:
     #: Run model code from the hub (original InternVL2 / microsoft Florence-2
     #: repos need it). Off unless the user opts in: it executes downloaded code.
     trust_remote_code: bool = False
+    #: API backends: requests in flight at once, and seconds before one is abandoned.
+    api_concurrency: int = 4
+    api_timeout: float = 120.0
+    #: Budgets for one run of an API backend; the run stops cleanly when one
+    #: is spent (None: no limit). Tokens are input + output as the provider reports them.
+    max_requests: int | None = None
+    max_tokens: int | None = None
     workers: int = max(1, min(4, os.cpu_count() or 1))
     embedder: str = DEFAULT_EMBEDDER
     max_pixels: int = DEFAULT_MAX_PIXELS

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,11 @@ def colour_name(image: Image.Image) -> str:
     """The dominant primary of the image's centre pixel: how replies tell the images of a batch apart."""
     r, g, b = image.convert("RGB").getpixel((image.width // 2, image.height // 2))[:3]
     return max((r, "red"), (g, "green"), (b, "blue"))[1]
+
+
+def token_counts(request: Received, text: str) -> tuple[int, int]:
+    """The usage every fake server reports: prompt words plus 100 per image in, reply words out."""
+    return len(request.prompt.split()) + 100 * len(request.images), len(text.split())
 
 
 def default_reply(request: Received) -> str:
@@ -107,7 +113,7 @@ def _parse_openai(body: dict[str, Any]) -> tuple[str, list[bytes]]:
     return "\n".join(texts), images
 
 
-def _answer_openai(body: dict[str, Any], text: str, truncated: bool) -> dict[str, Any]:
+def _answer_openai(body: dict[str, Any], text: str, truncated: bool, tokens: tuple[int, int]) -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -120,7 +126,7 @@ def _answer_openai(body: dict[str, Any], text: str, truncated: bool) -> dict[str
                 "finish_reason": "length" if truncated else "stop",
             }
         ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1], "total_tokens": sum(tokens)},
     }
 
 
@@ -136,13 +142,15 @@ def _parse_ollama(body: dict[str, Any]) -> tuple[str, list[bytes]]:
     return "\n".join(texts), images
 
 
-def _answer_ollama(body: dict[str, Any], text: str, truncated: bool) -> dict[str, Any]:
+def _answer_ollama(body: dict[str, Any], text: str, truncated: bool, tokens: tuple[int, int]) -> dict[str, Any]:
     return {
         "model": body["model"],
         "created_at": "2024-01-01T00:00:00Z",
         "message": {"role": "assistant", "content": text},
         "done": True,
         "done_reason": "length" if truncated else "stop",
+        "prompt_eval_count": tokens[0],
+        "eval_count": tokens[1],
     }
 
 
@@ -167,7 +175,7 @@ def _parse_anthropic(body: dict[str, Any]) -> tuple[str, list[bytes]]:
     return "\n".join(texts), images
 
 
-def _answer_anthropic(body: dict[str, Any], text: str, truncated: bool) -> dict[str, Any]:
+def _answer_anthropic(body: dict[str, Any], text: str, truncated: bool, tokens: tuple[int, int]) -> dict[str, Any]:
     return {
         "id": "msg_test",
         "type": "message",
@@ -176,7 +184,7 @@ def _answer_anthropic(body: dict[str, Any], text: str, truncated: bool) -> dict[
         "content": [{"type": "text", "text": text}],
         "stop_reason": "max_tokens" if truncated else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 1, "output_tokens": 1},
+        "usage": {"input_tokens": tokens[0], "output_tokens": tokens[1]},
     }
 
 
@@ -198,7 +206,7 @@ def _parse_gemini(body: dict[str, Any]) -> tuple[str, list[bytes]]:
     return "\n".join(texts), images
 
 
-def _answer_gemini(body: dict[str, Any], text: str, truncated: bool) -> dict[str, Any]:
+def _answer_gemini(body: dict[str, Any], text: str, truncated: bool, tokens: tuple[int, int]) -> dict[str, Any]:
     return {
         "candidates": [
             {
@@ -207,7 +215,7 @@ def _answer_gemini(body: dict[str, Any], text: str, truncated: bool) -> dict[str
                 "index": 0,
             }
         ],
-        "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+        "usageMetadata": {"promptTokenCount": tokens[0], "candidatesTokenCount": tokens[1], "totalTokenCount": sum(tokens)},
         "modelVersion": "test",
     }
 
@@ -287,16 +295,24 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 # Tell retrying clients to wait only a moment (OpenAI and Anthropic honour it).
                 self._send(status, error(status, message), {"retry-after-ms": "10"})
                 return
-            self._send(200, answer(body, server.reply(request), server.truncate))
+            text = server.reply(request)
+            self._send(200, answer(body, text, server.truncate, token_counts(request, text)))
 
     return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out has hung up before the answer: expected in the timeout tests.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @contextmanager
 def serve(protocol: str) -> Iterator[FakeServer]:
     """A running fake server for ``protocol``; ``server.url`` is its root (http://127.0.0.1:PORT)."""
     fake = FakeServer(protocol)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    httpd = _QuietServer(("127.0.0.1", 0), _handler(fake))
     httpd.daemon_threads = True
     fake.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -307,3 +323,46 @@ def serve(protocol: str) -> Iterator[FakeServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+# --- shared by the API test modules ----------------------------------------
+
+#: Every variable the four client libraries read: a developer's own keys or
+#: proxies must not leak into (or redirect) a test.
+API_ENV_VARS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_API_VERSION",
+    "OLLAMA_HOST",
+    "OLLAMA_API_KEY",
+)
+
+
+def require_clients() -> None:
+    """The client libraries are the optional `api` extra; scripts/setup.sh installs
+    it, and CI (PICSCRIBE_REQUIRE_API=1) must fail rather than skip without it."""
+    import os
+
+    import pytest
+
+    for client in ("openai", "anthropic", "ollama", "google.genai"):
+        if os.environ.get("PICSCRIBE_REQUIRE_API") == "1":
+            __import__(client)
+        else:
+            pytest.importorskip(client)
+
+
+def isolate_api_env(monkeypatch: Any) -> None:
+    for var in API_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    # A proxy from the environment must not sit between the client and 127.0.0.1.
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import sys
 import threading
 import time
@@ -25,17 +24,30 @@ from indexer.captioners.api import (
 )
 from indexer.captioners.api._common import encode_jpeg, host_of
 from indexer.captioners.vlm._prompts import prompt_for
-from indexer.captioning import TASK_ALT_TEXT, TASK_ASK, TASK_CAPTION, TASK_DETAILED, TASK_OCR, CaptionerUnavailable
+from indexer.captioning import (
+    TASK_ALT_TEXT,
+    TASK_ASK,
+    TASK_CAPTION,
+    TASK_DETAILED,
+    TASK_OCR,
+    CaptionerStopped,
+    CaptionerUnavailable,
+    PartialBatch,
+    Usage,
+)
 
-from api_servers import FakeServer, Received, colour_name, serve
+from api_servers import (
+    FakeServer,
+    Received,
+    colour_name,
+    default_reply,
+    isolate_api_env,
+    require_clients,
+    serve,
+    token_counts,
+)
 
-# The client libraries are the optional `api` extra; scripts/setup.sh installs
-# it, and CI (PICSCRIBE_REQUIRE_API=1) must not skip these tests.
-for _client in ("openai", "anthropic", "ollama", "google.genai"):
-    if os.environ.get("PICSCRIBE_REQUIRE_API") == "1":
-        __import__(_client)
-    else:
-        pytest.importorskip(_client)
+require_clients()
 
 KEY = "sk-test-secret-0123456789"
 
@@ -56,29 +68,9 @@ PROVIDERS = {
     "gemini": Provider(GeminiCaptioner, "GEMINI_API_KEY", lambda root: root),
 }
 
-ENV_VARS = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GEMINI_BASE_URL",
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_GENAI_API_VERSION",
-    "OLLAMA_HOST",
-    "OLLAMA_API_KEY",
-)
-
-
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    # A proxy from the environment must not sit between the client and 127.0.0.1.
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    isolate_api_env(monkeypatch)
 
 
 @dataclass
@@ -264,12 +256,112 @@ def test_retries_give_up_after_max_retries(api: Setup) -> None:
     assert len(api.server.requests) == 2
 
 
-def test_one_failing_image_fails_the_batch(api: Setup) -> None:
-    """The pipeline then retries the images one at a time."""
-    api.server.failures = [(400, "image 2 is bad")]
-    with pytest.raises(APIRequestError, match="image 2 is bad"):
+def test_one_failing_image_does_not_cost_the_others(api: Setup) -> None:
+    """The batch goes on, and PartialBatch hands the pipeline what succeeded, so nothing is paid for twice."""
+    api.server.failures = [(400, "image 1 is bad")]
+    with pytest.raises(PartialBatch) as info:
         api.make(concurrency=1).caption([square("red"), square("green"), square("blue")])
-    assert len(api.server.requests) == 1  # the images after the failure were never sent
+    first, second, third = info.value.results
+    assert isinstance(first, APIRequestError) and "image 1 is bad" in str(first)
+    assert [second.text, third.text] == ["A green square.", "A blue square."]  # type: ignore[union-attr]
+    assert info.value.stopped is None
+    assert len(api.server.requests) == 3
+
+
+@pytest.mark.parametrize(("status", "message"), [(401, "invalid api key"), (403, "forbidden"), (404, "model 'nope' not found")])
+def test_refused_key_or_unknown_model_stops_the_backend(api: Setup, status: int, message: str) -> None:
+    api.server.failures = [(status, message)] * 5
+    backend = api.make(concurrency=1)
+    with pytest.raises(PartialBatch) as info:
+        backend.caption([square("red"), square("green"), square("blue")])
+    assert all(isinstance(r, CaptionerStopped) for r in info.value.results)
+    assert message in str(info.value.stopped)
+    assert len(api.server.requests) == 1  # the images after it were never sent
+    with pytest.raises(CaptionerStopped, match=message):
+        backend.caption([square("red")])
+    assert len(api.server.requests) == 1
+    assert backend.usage == Usage(requests=1, failed_requests=1)
+
+
+def test_a_run_of_failures_stops_the_backend(api: Setup) -> None:
+    """A dead server costs a few requests, not one per photo."""
+    api.server.failures = [(500, "down")] * 20
+    backend = api.make(concurrency=1, max_retries=0, max_consecutive_failures=2)
+    with pytest.raises(PartialBatch) as info:
+        backend.caption([square("red")] * 4)
+    first, *rest = info.value.results
+    assert isinstance(first, APIRequestError) and not isinstance(first, CaptionerStopped)
+    assert all(isinstance(r, CaptionerStopped) for r in rest)
+    assert "2 requests in a row failed" in str(info.value.stopped)
+    assert len(api.server.requests) == 2
+
+
+def test_a_success_resets_the_run_of_failures(api: Setup) -> None:
+    api.server.failures = [(500, "down")]
+    backend = api.make(concurrency=1, max_retries=0, max_consecutive_failures=2)
+    with pytest.raises(PartialBatch):
+        backend.caption([square("red"), square("green")])
+    api.server.failures = [(500, "down again")]
+    with pytest.raises(PartialBatch) as info:
+        backend.caption([square("red"), square("blue")])
+    assert info.value.stopped is None  # fail, ok, fail, ok: never two in a row
+    assert len(api.server.requests) == 4
+
+
+def test_request_budget_stops_exactly(api: Setup) -> None:
+    backend = api.make(concurrency=2, max_requests=3)
+    with pytest.raises(PartialBatch) as info:
+        backend.caption([square("red")] * 5)
+    done = [r for r in info.value.results if not isinstance(r, Exception)]
+    assert len(done) == 3
+    assert "--max-requests 3" in str(info.value.stopped)
+    assert len(api.server.requests) == 3
+    assert backend.usage.requests == 3
+
+
+def test_token_budget_stops_before_the_next_request(api: Setup) -> None:
+    # Each fake reply costs 100 tokens per image plus the prompt and reply words.
+    backend = api.make(concurrency=1, max_tokens=150)
+    with pytest.raises(PartialBatch) as info:
+        backend.caption([square("red")] * 4)
+    assert [type(r).__name__ for r in info.value.results] == [
+        "CaptionResult", "CaptionResult", "CaptionerStopped", "CaptionerStopped"
+    ]
+    assert "token budget" in str(info.value.stopped)
+    assert len(api.server.requests) == 2
+
+
+def test_token_usage_is_summed_from_the_provider_reports(api: Setup) -> None:
+    backend = api.make()
+    backend.caption([square("red"), square("green"), square("blue")])
+    backend.caption([square("red")], TASK_DETAILED)
+    expected_in = expected_out = 0
+    for request in api.server.requests:
+        tokens_in, tokens_out = token_counts(request, default_reply(request))
+        expected_in += tokens_in
+        expected_out += tokens_out
+    assert backend.usage == Usage(requests=4, failed_requests=0, input_tokens=expected_in, output_tokens=expected_out)
+    assert expected_in > 400 and expected_out > 0
+
+
+def test_a_request_that_outlives_the_timeout_fails_in_time(api: Setup) -> None:
+    release = threading.Event()
+
+    def hang(request: Received) -> str:
+        release.wait(10)
+        return "too late"
+
+    api.server.reply = hang
+    backend = api.make(timeout=0.5, max_retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(APIRequestError, match="(?i)time") as info:
+            backend.caption([square("red")])
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5
+    assert not isinstance(info.value, CaptionerStopped)
+    assert backend.usage.failed_requests == 1
 
 
 def test_requests_of_a_batch_run_concurrently(api: Setup) -> None:

@@ -53,6 +53,40 @@ def batch_overrides(batch_size: int | str | None) -> dict[str, object]:
     return {"batch_size": batch_size, "vlm_batch_size": str(batch_size)}
 
 
+def api_options(func: F) -> F:
+    """--concurrency, --max-requests, --max-tokens: how an API captioner may spend.
+
+    They arrive as ``concurrency``, ``max_requests``, ``max_tokens``; pass
+    them through ``api_overrides``.
+    """
+    positive = click.IntRange(min=1)
+    for option in reversed(
+        [
+            click.option("--concurrency", type=positive, default=None,
+                         help="API captioners: requests in flight at once [default: 4]."),
+            click.option("--max-requests", type=positive, default=None,
+                         help="API captioners: stop cleanly after this many requests."),
+            click.option("--max-tokens", type=positive, default=None,
+                         help="API captioners: stop cleanly once this many tokens (in + out) are used."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def api_overrides(concurrency: int | None, max_requests: int | None, max_tokens: int | None) -> dict[str, object]:
+    return {"api_concurrency": concurrency, "max_requests": max_requests, "max_tokens": max_tokens}
+
+
+def check_budget_applies(cfg: Config, captioner: object) -> None:
+    """A budget on a captioner that sends no requests is a mistake worth saying, not ignoring."""
+    if (cfg.max_requests or cfg.max_tokens) and not hasattr(captioner, "usage"):
+        name = getattr(captioner, "name", "?")
+        raise click.UsageError(
+            f"--max-requests/--max-tokens apply to API captioners (openai, ollama, anthropic, gemini); {name} sends no requests"
+        )
+
+
 @dataclass
 class Context:
     cfg: Config
@@ -86,6 +120,17 @@ def opened_store(cfg: Config, *, create: bool = True) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def closed_after(captioner: object) -> Iterator[None]:
+    """Release a backend's resources (an API client's connection pool) when the command is done."""
+    try:
+        yield
+    finally:
+        close = getattr(captioner, "close", None)
+        if callable(close):
+            close()
 
 
 def say(message: str) -> None:

@@ -10,7 +10,7 @@ from indexer.decode import DecodeError, load
 from indexer.scan import FileEntry
 
 from .. import app
-from ._common import DEVICE, Context, emit_json, library_errors, pass_context, say
+from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, say
 
 
 @click.command()
@@ -43,7 +43,12 @@ def ask(ctx: Context, image: Path, question: str, captioner: str | None, device:
         say(f"Error: {abs_path}: {exc}")
         raise SystemExit(1) from exc
     assert loaded.image is not None
-    (answer,) = backend.ask([loaded.image], [question])
+    try:
+        with closed_after(backend):
+            (answer,) = backend.ask([loaded.image], [question])
+    except Exception as exc:  # a model or server failure is this image's error, said in one line
+        say(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}")
+        raise SystemExit(1) from exc
     if as_json:
         emit_json(
             {

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from indexer import KNOWN_TASKS, TASK_CAPTION
+from indexer import KNOWN_TASKS, TASK_CAPTION, Captioner, CaptionerStopped
 from indexer.decode import DecodeError, load
 from indexer.scan import FileEntry
 
 from .. import app
-from ._common import DEVICE, Context, emit_json, library_errors, pass_context, say
+from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, say
 
 
 @click.command()
@@ -30,13 +30,27 @@ def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task:
     backend = choice.captioner
     if task not in backend.tasks:
         raise click.BadParameter(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task")
+    with closed_after(backend):
+        failed = _caption_each(backend, images, task, cfg.max_pixels, cfg.max_side, as_json)
+    if failed:
+        say(f"{failed} of {len(images)} image(s) failed")
+        raise SystemExit(1)
+
+
+def _caption_each(
+    backend: Captioner, images: tuple[Path, ...], task: str, max_pixels: int, max_side: int, as_json: bool
+) -> int:
+    """Print each image's result; the number that failed."""
     failed = 0
-    for path in images:
+    for done, path in enumerate(images):
         abs_path = str(path.expanduser().absolute())
         try:
-            loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=cfg.max_pixels, max_side=cfg.max_side)
+            loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=max_pixels, max_side=max_side)
             assert loaded.image is not None
             (result,) = backend.caption([loaded.image], task)
+        except CaptionerStopped as exc:  # a refused key or spent budget: the rest would fail the same way
+            say(f"Error: {abs_path}: {exc}; stopping")
+            return failed + len(images) - done
         except DecodeError as exc:
             failed += 1
             say(f"Error: {abs_path}: {exc}")
@@ -64,6 +78,4 @@ def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task:
             )
         else:
             click.echo(f"{abs_path}\n    {result.text}")
-    if failed:
-        say(f"{failed} of {len(images)} image(s) failed")
-        raise SystemExit(1)
+    return failed

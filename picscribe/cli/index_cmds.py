@@ -13,7 +13,11 @@ from ._common import (
     BATCH_SIZE,
     DEVICE,
     Context,
+    api_options,
+    api_overrides,
     batch_overrides,
+    check_budget_applies,
+    closed_after,
     emit_json,
     library_errors,
     opened_store,
@@ -34,6 +38,16 @@ def _summary(report: IndexReport, verb: str) -> None:
     say(f"{verb}: " + ", ".join(parts) + f" in {report.seconds:.1f}s")
     for path, error in report.failures:
         say(f"  failed: {path}: {error}")
+    if report.usage is not None:
+        u = report.usage
+        failed = f" ({u['failed_requests']} failed)" if u["failed_requests"] else ""
+        say(
+            f"{report.captioner} usage: {u['requests']} requests{failed}, "
+            f"{u['input_tokens']:,} input + {u['output_tokens']:,} output tokens"
+        )
+    if report.stopped is not None:
+        say(f"stopped early: {report.stopped}")
+        say(f"  {report.pending} file(s) not captioned yet; run the same command again to continue")
     if report.still_failing:
         say(f"{len(report.still_failing)} file(s) failed before and are unchanged (use --retry-failed):")
         for path, error in report.still_failing[:20]:
@@ -48,22 +62,29 @@ def _summary(report: IndexReport, verb: str) -> None:
     "--batch-size", type=BATCH_SIZE, default=None,
     help="Images per model batch, or auto: a VLM halves it on GPU out-of-memory [default: 8, VLM auto].",
 )
+@api_options
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before and have not changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
 def index(
     ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
-    batch_size: int | str | None, retry_failed: bool, as_json: bool,
+    batch_size: int | str | None, concurrency: int | None, max_requests: int | None, max_tokens: int | None,
+    retry_failed: bool, as_json: bool,
 ) -> None:
     """Caption and index the images under PATH... (incremental).
 
-    Exit status 1 if any image under PATH could not be indexed.
+    Exit status 1 if any image under PATH could not be indexed, or if the
+    run stopped early (an API key refused, a budget spent).
     """
-    cfg = ctx.with_overrides(captioner=captioner, device=device, **batch_overrides(batch_size))
+    cfg = ctx.with_overrides(
+        captioner=captioner, device=device, **batch_overrides(batch_size),
+        **api_overrides(concurrency, max_requests, max_tokens),
+    )
     choice = app.choose_captioner(cfg)
+    check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
-    with opened_store(cfg) as store:
+    with opened_store(cfg) as store, closed_after(choice.captioner):
         report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths))
     if as_json:
         emit_json(report.to_dict())
@@ -71,7 +92,7 @@ def index(
         say("No images found under " + ", ".join(str(p) for p in paths) + ".")
     else:
         _summary(report, "indexed")
-    if report.failures or report.still_failing:
+    if report.failures or report.still_failing or report.stopped is not None:
         raise SystemExit(1)
 
 
@@ -79,19 +100,27 @@ def index(
 @click.option("--captioner", default=None, help="Backend to re-caption with [default: auto].")
 @click.option("--device", type=DEVICE, default=None)
 @click.option("--batch-size", type=BATCH_SIZE, default=None, help="As for index.")
+@api_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
-def reindex(ctx: Context, captioner: str | None, device: str | None, batch_size: int | str | None, as_json: bool) -> None:
+def reindex(
+    ctx: Context, captioner: str | None, device: str | None, batch_size: int | str | None,
+    concurrency: int | None, max_requests: int | None, max_tokens: int | None, as_json: bool,
+) -> None:
     """Re-caption every indexed image with a (new) captioner.
 
     New captions are written next to the old ones; search switches to them
     only once every image has one. Interrupted runs resume where they stopped.
     """
-    cfg = ctx.with_overrides(captioner=captioner, device=device, **batch_overrides(batch_size))
+    cfg = ctx.with_overrides(
+        captioner=captioner, device=device, **batch_overrides(batch_size),
+        **api_overrides(concurrency, max_requests, max_tokens),
+    )
     choice = app.choose_captioner(cfg)
+    check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
-    with opened_store(cfg, create=False) as store:
+    with opened_store(cfg, create=False) as store, closed_after(choice.captioner):
         report = app.indexer_for(cfg, store, choice).reindex()
     if as_json:
         emit_json(report.to_dict())

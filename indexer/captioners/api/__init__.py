@@ -16,10 +16,16 @@ Select one as ``--captioner openai:gpt-4o-mini``, ``ollama:llava:13b``, ...
 Options (constructor keywords): ``max_new_tokens``, ``concurrency``
 (requests in flight per batch, default 4), ``max_side`` (longest image side
 sent, default 1024), ``timeout``, ``max_retries``, ``retry_delay``,
-``base_url``, ``api_key``. The prompts and output cleaning are the local
-``vlm`` backend's. A failed request raises ``APIRequestError`` with the
-provider's message after the retries, so the pipeline retries that batch
-one image at a time.
+``base_url``, ``api_key``, ``max_requests`` and ``max_tokens`` (budgets),
+``max_consecutive_failures``. The prompts and output cleaning are the local
+``vlm`` backend's.
+
+A request that fails after the retries is that image's failure
+(``APIRequestError`` with the provider's message); the others in the batch
+go on and come back in a ``PartialBatch``, so the pipeline never pays for an
+image twice. A refused key, an unknown model, a spent budget or a run of
+failures raise ``CaptionerStopped``, and the pipeline ends the run cleanly.
+``usage`` reports requests and tokens.
 """
 
 from ._anthropic import AnthropicCaptioner

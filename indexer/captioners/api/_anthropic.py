@@ -44,4 +44,10 @@ class AnthropicCaptioner(APICaptioner):
         except lib.APIConnectionError as exc:
             raise APIRequestError(f"anthropic request to {host_of(self.base_url)} failed: {exc}") from exc
         text = "".join(block.text for block in response.content if getattr(block, "type", None) == "text")
-        return Reply(text, truncated=response.stop_reason == "max_tokens")
+        usage = response.usage
+        return Reply(
+            text,
+            truncated=response.stop_reason == "max_tokens",
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+        )

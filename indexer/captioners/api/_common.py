@@ -14,10 +14,9 @@ import io
 import os
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
@@ -35,9 +34,12 @@ from ...captioning import (
     Answer,
     CaptionerUnavailable,
     CaptionResult,
+    PartialBatch,
+    Usage,
 )
 from ..vlm._cleaning import clean_output
 from ..vlm._prompts import prompt_for
+from ._meter import DEFAULT_MAX_CONSECUTIVE_FAILURES, Meter
 
 #: Prompts are the chat instructions the local VLM backend uses.
 PROMPT_STYLE = "chat"
@@ -60,6 +62,10 @@ JPEG_QUALITY = 85
 MAX_TOKENS = {TASK_CAPTION: 256, TASK_ALT_TEXT: 256, TASK_DETAILED: 1024, TASK_OCR: 2048, TASK_ASK: 512}
 
 T = TypeVar("T")
+
+#: HTTP statuses no later request can fix: a refused key, a forbidden
+#: resource, an unknown model. The run stops at the first one.
+FATAL_STATUSES = frozenset({401, 403, 404})
 
 
 class APIRequestError(RuntimeError):
@@ -88,6 +94,9 @@ class Reply:
     text: str
     #: Generation stopped at the token limit.
     truncated: bool = False
+    #: Token counts as the provider reported them (None where it did not).
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 def missing(module: str) -> bool:
@@ -165,38 +174,25 @@ def retrying(call: Callable[[], T], *, attempts: int, first_delay: float, retrya
     raise AssertionError("unreachable")
 
 
-class _Skipped(Exception):
-    """A job not started because an earlier one had already failed."""
+def run_all(jobs: Sequence[Callable[[], T]], workers: int) -> list[T | Exception]:
+    """Run ``jobs`` in a small thread pool; one result or exception per job, in order.
 
-
-def run_all(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
-    """Run ``jobs`` in a small thread pool; results in order.
-
-    After the first failure no further job starts (no more requests are
-    paid for), and the failure of the earliest job that failed is raised, so
-    the pipeline can retry the images one at a time.
+    A job's failure does not cancel the others: an image the provider
+    rejects must not cost the rest of the batch. Stopping (a refused key, a
+    spent budget) is the Meter's business: once it has stopped, every job
+    not yet started fails at once with CaptionerStopped, sending nothing.
     """
-    if len(jobs) == 1:
-        return [jobs[0]()]
-    failed = threading.Event()
 
-    def guarded(job: Callable[[], T]) -> T:
-        if failed.is_set():
-            raise _Skipped
+    def guarded(job: Callable[[], T]) -> T | Exception:
         try:
             return job()
-        except BaseException:
-            failed.set()
-            raise
+        except Exception as exc:
+            return exc
 
+    if len(jobs) == 1:
+        return [guarded(jobs[0])]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), thread_name_prefix="picscribe-api") as pool:
-        futures: list[Future[T]] = [pool.submit(guarded, job) for job in jobs]
-        wait(futures)
-    for future in futures:
-        error = future.exception()
-        if error is not None and not isinstance(error, _Skipped):
-            raise error
-    return [future.result() for future in futures]
+        return list(pool.map(guarded, jobs))
 
 
 class APICaptioner:
@@ -222,6 +218,9 @@ class APICaptioner:
         retry_delay: float = DEFAULT_RETRY_DELAY,
         base_url: str | None = None,
         api_key: str | None = None,
+        max_requests: int | None = None,
+        max_tokens: int | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:
         if max_new_tokens is not None and max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, not {max_new_tokens}")
@@ -240,6 +239,12 @@ class APICaptioner:
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.retry_delay = retry_delay
+        self.meter = Meter(
+            self.name,
+            max_requests=max_requests,
+            max_tokens=max_tokens,
+            max_consecutive_failures=max_consecutive_failures,
+        )
         self._lib = import_client(self.module, self.package, self.name)
         self.base_url = self._connect(base_url=base_url, api_key=api_key)
 
@@ -264,6 +269,10 @@ class APICaptioner:
         return None
 
     @property
+    def usage(self) -> Usage:
+        return self.meter.usage
+
+    @property
     def model_id(self) -> str:
         return f"{self.name}:{self.model}@{host_of(self.base_url)}"
 
@@ -275,13 +284,22 @@ class APICaptioner:
         return self.max_new_tokens or MAX_TOKENS[task]
 
     def _one(self, image: Image.Image, prompt: str, task: str) -> Reply:
-        reply = self._complete(encode_jpeg(image, self.max_side), prompt, self._tokens(task))
+        jpeg = encode_jpeg(image, self.max_side)
+        self.meter.start()
+        try:
+            reply = self._complete(jpeg, prompt, self._tokens(task))
+        except APIRequestError as exc:
+            stop = self.meter.failed(exc, fatal=exc.status in FATAL_STATUSES)
+            if stop is not None:
+                raise stop from exc
+            raise
+        self.meter.succeeded(reply.input_tokens, reply.output_tokens)
         if not reply.text.strip():
             why = " (stopped at the token limit; raise max_new_tokens)" if reply.truncated else ""
             raise APIRequestError(f"{self.name} model {self.model!r} returned an empty reply{why}")
         return reply
 
-    def _replies(self, images: Sequence[Image.Image], prompts: Sequence[str], task: str) -> list[Reply]:
+    def _replies(self, images: Sequence[Image.Image], prompts: Sequence[str], task: str) -> list[Reply | Exception]:
         jobs = [lambda i=image, p=prompt: self._one(i, p, task) for image, prompt in zip(images, prompts, strict=True)]
         return run_all(jobs, self.concurrency)
 
@@ -291,12 +309,15 @@ class APICaptioner:
         if not images:
             return []
         prompt = prompt_for(PROMPT_STYLE, task)
-        results = []
+        results: list[CaptionResult | Exception] = []
         for reply in self._replies(images, [prompt] * len(images), task):
+            if isinstance(reply, Exception):
+                results.append(reply)
+                continue
             text = clean_output(reply.text, task, truncated=reply.truncated)
             extra: dict[str, object] = {"truncated": True} if reply.truncated else {}
             results.append(CaptionResult(text=text, ocr_text=text if task == TASK_OCR else "", extra=extra))
-        return results
+        return _complete_or_raise(results)
 
     def ask(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[Answer]:
         """One answer per (image, question) pair."""
@@ -305,7 +326,23 @@ class APICaptioner:
         if not images:
             return []
         prompts = [prompt_for(PROMPT_STYLE, TASK_ASK, question) for question in questions]
+        replies = self._replies(images, prompts, TASK_ASK)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return [
             Answer(clean_output(r.text, TASK_ASK, truncated=r.truncated), answered=True, source="vlm")
-            for r in self._replies(images, prompts, TASK_ASK)
+            for r in replies
+            if isinstance(r, Reply)
         ]
+
+
+def _complete_or_raise(results: list[CaptionResult | Exception]) -> list[CaptionResult]:
+    """All results, or the error: a single image's own exception (nothing to
+    keep), else PartialBatch carrying the images that did get a caption."""
+    errors = [r for r in results if isinstance(r, Exception)]
+    if not errors:
+        return results  # type: ignore[return-value]
+    if len(results) == 1:
+        raise errors[0]
+    raise PartialBatch(results)

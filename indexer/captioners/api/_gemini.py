@@ -59,4 +59,10 @@ class GeminiCaptioner(APICaptioner):
         candidate = response.candidates[0]
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
         text = "".join(part.text for part in parts if part.text and not part.thought)
-        return Reply(text, truncated=candidate.finish_reason == types.FinishReason.MAX_TOKENS)
+        usage = response.usage_metadata
+        return Reply(
+            text,
+            truncated=candidate.finish_reason == types.FinishReason.MAX_TOKENS,
+            input_tokens=usage.prompt_token_count if usage else None,
+            output_tokens=usage.candidates_token_count if usage else None,
+        )

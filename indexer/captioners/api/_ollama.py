@@ -56,4 +56,9 @@ class OllamaCaptioner(APICaptioner):
             ) from exc
         except httpx.HTTPError as exc:
             raise APIRequestError(f"ollama request to {host_of(self.base_url)} failed: {exc}") from exc
-        return Reply(response.message.content or "", truncated=response.done_reason == "length")
+        return Reply(
+            response.message.content or "",
+            truncated=response.done_reason == "length",
+            input_tokens=response.prompt_eval_count,
+            output_tokens=response.eval_count,
+        )

@@ -58,4 +58,10 @@ class OpenAICaptioner(APICaptioner):
         if not response.choices:
             raise APIRequestError(f"openai model {self.model!r} returned no choices")
         choice = response.choices[0]
-        return Reply(choice.message.content or "", truncated=choice.finish_reason == "length")
+        usage = response.usage
+        return Reply(
+            choice.message.content or "",
+            truncated=choice.finish_reason == "length",
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+        )
