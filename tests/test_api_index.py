@@ -230,3 +230,36 @@ def test_a_stopped_run_forgets_no_moved_photo(openai_server: FakeServer, run: Ru
     code, report, stderr = _index(run, photos, "--captioner", "fake")
     assert code == 0, stderr
     assert (report["captioned"], report["reused"], report["removed"]) == (1, 1, 1)
+
+
+def test_caption_and_ask_commands_through_an_api(openai_server: FakeServer, run: Run) -> None:
+    pizza, bus = SAMPLES / "000000121647.jpg", SAMPLES / "000000252639.jpg"
+    result = run("caption", pizza, bus, "--captioner", "openai:test-model", "--task", "alt_text", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    # The server's replies, through the shared output cleaning (which capitalises).
+    assert [r["caption"].lower().rstrip(".") for r in rows] == [
+        oracle_reply(r).lower().rstrip(".") for r in openai_server.requests
+    ]
+    assert "pizza" in rows[0]["caption"].lower() and rows[0]["model"].startswith("openai:test-model@")
+    assert "alt text" in openai_server.requests[0].prompt.lower()
+
+    result = run("ask", pizza, "What food is this?", "--captioner", "openai:test-model", "--json")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["answered"] is True and "pizza" in answer["answer"].lower()
+    assert "What food is this?" in openai_server.requests[-1].prompt
+
+
+def test_caption_command_stops_at_a_refused_key(openai_server: FakeServer, run: Run) -> None:
+    openai_server.failures = [(401, "Incorrect API key provided")] * 10
+    images = sorted(SAMPLES.glob("*.jpg"))[:3]
+    result = run("caption", *images, "--captioner", "openai:test-model")
+    assert result.exit_code == 1
+    assert result.stderr.count("Incorrect API key provided") == 1
+    assert "3 of 3 image(s) failed" in result.stderr
+    assert len(openai_server.requests) == 1
+
+    result = run("ask", images[0], "What is this?", "--captioner", "openai:test-model")
+    assert result.exit_code == 1
+    assert "Incorrect API key provided" in result.stderr and "Traceback" not in result.stderr
