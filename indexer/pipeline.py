@@ -196,8 +196,8 @@ class Indexer:
         This is what a watcher does with the paths it saw change. Each path may be
         a file or a folder that appeared, changed or vanished; a vanished path
         takes its row, and every row inside it, out of the index. Known rows are
-        found through the path index, so a batch costs the same in a library of
-        ten photos or a million. ``accept`` vetoes files by path (a watcher's
+        found through the path index, not by reading every row under a root.
+        ``accept`` vetoes files by path (a watcher's
         ignore patterns); a vetoed file that was indexed leaves the index.
         The FAISS cache is not written here: a caller making many small
         updates decides when to ``store.flush()``.

@@ -10,6 +10,7 @@ from pathlib import Path
 import platformdirs
 
 from indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
+from indexer.watch import DEFAULT_IGNORE
 from search.embedder import DEFAULT_EMBEDDER
 
 CONFIG_FILE = "config.toml"
@@ -48,6 +49,12 @@ class Config:
     embedder: str = DEFAULT_EMBEDDER
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = DEFAULT_MAX_SIDE
+    #: ``watch``: glob patterns for names it leaves alone (matched below each root).
+    watch_ignore: tuple[str, ...] = DEFAULT_IGNORE
+    #: ``watch``: seconds a file must stay unchanged before it is read.
+    watch_debounce: float = 1.0
+    #: ``watch``: seconds between rescans that catch missed events (0: only at start).
+    watch_reconcile_every: float = 600.0
 
     @property
     def cache_dir(self) -> Path:

@@ -75,19 +75,45 @@ class Retriever:
 
         top_kw = max(keyword.values(), default=0.0)
         fused = fuse(dense, keyword, self.weights)
-        ranked = sorted(fused, key=lambda cid: -fused[cid])
+        keyword_norm = {cid: s / top_kw for cid, s in keyword.items()} if top_kw else {}
+        return self._hits(fused, dense, keyword_norm, filters, limit, min_score)
+
+    def similar(self, path: str, limit: int = 10, filters: SearchFilters = SearchFilters()) -> list[Hit]:
+        """Images whose searched caption is closest to ``path``'s own, by
+        its stored vector (nothing is embedded). Other copies of the same
+        content are left out: they are the image itself. Empty if ``path``
+        has no searched caption."""
+        cid = self.store.current_caption_id_for_path(path)
+        if cid is None or limit <= 0:
+            return []
+        index = self.store.vector_index()
+        allowed = None if filters.is_empty() else self.store.allowed_caption_ids(filters)
+        depth = max(limit * self.weights.depth_factor, self.weights.min_depth)
+        dense = {i: s for i, s in index.search(index.vector(cid), depth + 1, allowed) if i != cid}
+        return self._hits(dense, dense, {}, filters, limit, None)
+
+    def _hits(
+        self,
+        scores: dict[int, float],
+        dense: dict[int, float],
+        keyword: dict[int, float],
+        filters: SearchFilters,
+        limit: int,
+        min_score: float | None,
+    ) -> list[Hit]:
+        """Join the best-scored caption ids with their image rows, best first."""
+        ranked = sorted(scores, key=lambda cid: -scores[cid])
         rows = self.store.hit_rows(ranked, filters)
         hits: list[Hit] = []
         for cid in ranked:
-            score = fused[cid]
+            score = scores[cid]
             if min_score is not None and score < min_score:
                 break
             for row in rows.get(cid, ()):
-                hits.append(_hit(row, score, dense.get(cid, 0.0), keyword.get(cid, 0.0) / top_kw if top_kw else 0.0))
+                hits.append(_hit(row, score, dense.get(cid, 0.0), keyword.get(cid, 0.0)))
             if len(hits) >= limit:
                 break
         return hits[:limit]
-
 
 def _hit(row: HitRow, score: float, similarity: float, keyword: float) -> Hit:
     return Hit(

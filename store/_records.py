@@ -84,9 +84,15 @@ class SearchFilters:
     date_to: str | None = None
     #: Object labels that must all have been detected (e.g. ("dog", "person")).
     objects: tuple[str, ...] = ()
+    #: Only images in which text was read (OCR).
+    has_text: bool = False
+    #: Only images searched by this captioner's caption (name, e.g. "offline"),
+    #: and/or this model id; "human" selects edited and imported text.
+    captioner: str | None = None
+    model: str | None = None
 
     def is_empty(self) -> bool:
-        return self.folder is None and self.date_from is None and self.date_to is None and not self.objects
+        return self == SearchFilters()
 
 
 @dataclass(frozen=True)
@@ -122,3 +128,42 @@ class StoreStatus:
     active_model: str | None
     embedder: str | None
     generation: int
+
+
+@dataclass(frozen=True)
+class StoredCaption:
+    """One caption row of an image's content, any task, current or not."""
+
+    caption_id: int
+    captioner: str
+    model_id: str
+    task: str
+    text: str
+    ocr_text: str
+    human: bool
+    created_at: str
+    #: The caption search uses for this content.
+    current: bool
+    tags: tuple[str, ...] = ()
+    objects: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageDetail:
+    """Everything the index holds about one path."""
+
+    path: str
+    content_hash: str | None
+    size: int
+    width: int | None
+    height: int | None
+    format: str | None
+    taken_at: str | None
+    status: str
+    error: str | None
+    #: Current caption first, then the others, newest first.
+    captions: tuple[StoredCaption, ...] = ()
+
+    @property
+    def current(self) -> StoredCaption | None:
+        return next((c for c in self.captions if c.current), None)

@@ -21,6 +21,8 @@ from .eval_cmds import eval_
 from .index_cmds import index, reindex
 from .search_cmds import search
 from .status_cmds import status
+from .ui_cmds import ui
+from .watch_cmds import watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,5 +58,5 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = Context(cfg)
 
 
-for command in (index, reindex, search, caption, ask, status, eval_):
+for command in (index, reindex, search, caption, ask, watch, status, ui, eval_):
     main.add_command(command)

@@ -57,11 +57,18 @@ def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
     "--object", "objects", multiple=True, metavar="LABEL",
     help="Only images where the captioner detected this object (e.g. dog); repeat to require several.",
 )
+@click.option("--has-text", is_flag=True, help="Only images in which text was read (OCR).")
+@click.option(
+    "--captioner", default=None, metavar="NAME",
+    help="Only images searched by this captioner's caption (e.g. offline; 'human' for edited or imported text).",
+)
+@click.option("--model", default=None, metavar="ID", help="Only images searched by this captioner model id.")
 @pass_context
 @library_errors
 def search(
     ctx: Context, query: str, limit: int, as_json: bool, folder: Path | None,
     date_from: str | None, date_to: str | None, min_score: float | None, objects: tuple[str, ...],
+    has_text: bool, captioner: str | None, model: str | None,
 ) -> None:
     """Search the index by description. QUERY '-' reads one query per line from stdin."""
     filters = SearchFilters(
@@ -69,6 +76,9 @@ def search(
         date_from=_parse_date(date_from, end=False, hint="--from"),
         date_to=_parse_date(date_to, end=True, hint="--to"),
         objects=tuple(o.strip().lower() for o in objects if o.strip()),
+        has_text=has_text,
+        captioner=captioner or None,
+        model=model or None,
     )
     cfg = ctx.cfg
     with opened_store(cfg, create=False) as store:

@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 import click
 
+from indexer.watch import WatcherState, watcher_state
+
 from ._common import Context, emit_json, library_errors, opened_store, pass_context
 
 
@@ -14,13 +16,15 @@ from ._common import Context, emit_json, library_errors, opened_store, pass_cont
 @pass_context
 @library_errors
 def status(ctx: Context, as_json: bool) -> None:
-    """Show what the index holds: counts, models, failures."""
+    """Show what the index holds: counts, models, failures, and the watcher."""
     with opened_store(ctx.cfg, create=False) as store:
         st = store.status()
+    watcher = watcher_state(ctx.cfg.home)
     if as_json:
         d = asdict(st)
         d["failures"] = [{"path": p, "error": e} for p, e in st.failures]
         d["captions_by_model"] = [{"captioner": n, "model": m, "count": c} for n, m, c in st.captions_by_model]
+        d["watcher"] = watcher.to_dict() if watcher is not None else None
         emit_json(d)
         return
     click.echo(f"index:       {st.home}")
@@ -30,9 +34,26 @@ def status(ctx: Context, as_json: bool) -> None:
     click.echo(f"embedder:    {st.embedder or 'none yet'}")
     for name, model, count in st.captions_by_model:
         click.echo(f"  {count:>7}  searched by {name} ({model})")
+    _echo_watcher(watcher)
     if st.failures:
         click.echo("failed:")
         for path, error in st.failures:
             click.echo(f"  {path}: {error}")
         if st.failed > len(st.failures):
             click.echo(f"  ... and {st.failed - len(st.failures)} more")
+
+
+def _echo_watcher(w: WatcherState | None) -> None:
+    if w is None:
+        click.echo("watcher:     never run")
+        return
+    if w.running:
+        click.echo(f"watcher:     running (pid {w.pid}) since {w.started_at}, {w.queue_length} queued")
+        click.echo(f"  watching:  {', '.join(w.roots)}")
+        if w.last_event_at:
+            click.echo(f"  last event: {w.last_event_at}")
+    else:
+        ended = f"stopped {w.stopped_at}" if w.stopped_at else "not running (the last one did not stop cleanly)"
+        click.echo(f"watcher:     {ended}")
+    if w.last_error:
+        click.echo(f"  last error: {w.last_error} ({w.last_error_at})")

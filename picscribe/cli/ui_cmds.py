@@ -1,0 +1,62 @@
+"""picscribe ui: the Streamlit web UI on the index in --home."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from store import DB_NAME
+from ui import APP_PATH
+
+from ._common import Context, library_errors, opened_store, pass_context, say
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        # Never phone home, never open a browser on a server.
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+        "--global.developmentMode", "false",
+        # A photo app, not a Streamlit dev session: no Deploy button.
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Address to listen on. The UI has no login: only use another address on a network you trust.",
+)
+@pass_context
+@library_errors
+def ui(ctx: Context, port: int, host: str) -> None:
+    """Search and browse the index in a web browser."""
+    cfg = ctx.cfg
+    if (cfg.home / DB_NAME).exists():
+        with opened_store(cfg, create=False):
+            pass  # refuse a broken or too-new index here, in one line, not in the browser
+    env = dict(os.environ)
+    # The UI reads its settings from here (it does not import the CLI's config).
+    env.update(
+        PICSCRIBE_HOME=str(cfg.home),
+        PICSCRIBE_CACHE=str(cfg.cache_dir),
+        PICSCRIBE_EMBEDDER=cfg.embedder,
+        PICSCRIBE_CAPTIONER=cfg.captioner,
+        PICSCRIBE_VLM=cfg.vlm or "",
+        PICSCRIBE_DEVICE=cfg.device,
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+    )
+    say(f"picscribe UI for {cfg.home} at http://{host}:{port} (Ctrl-C to stop)")
+    sys.stderr.flush()
+    # Become the server rather than wait on it: a signal sent to this process
+    # (Ctrl-C, a service manager's SIGTERM) then reaches Streamlit, and no
+    # server is left running behind a parent that was stopped.
+    cmd = streamlit_command(host, port)
+    os.execve(cmd[0], cmd, env)

@@ -1,0 +1,77 @@
+"""The long-lived objects one UI server shares between sessions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from search import Retriever, SentenceTransformerEmbedder
+from store import DB_NAME, Store
+
+from .filters import folder_choices
+from .results import Results
+from .safe_paths import indexed_roots, servable
+from .settings import UiSettings
+from .thumbnails import ThumbnailCache
+
+_PATHS_TTL_S = 5.0
+
+
+def index_exists(settings: UiSettings) -> bool:
+    return (settings.home / DB_NAME).is_file()
+
+
+@dataclass
+class Services:
+    settings: UiSettings
+    store: Store
+    retriever: Retriever
+    thumbnails: ThumbnailCache
+    _paths_generation: int = field(default=-1, repr=False)
+    _paths_read_at: float = field(default=0.0, repr=False)
+    _paths: frozenset[str] = field(default=frozenset(), repr=False)
+    _roots: tuple[str, ...] = field(default=(), repr=False)
+    _folders: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def open(cls, settings: UiSettings, *, create: bool = False) -> Services:
+        store = Store.open(settings.home, create=create)
+        # The model that built the index: a query must be embedded by it.
+        embedder = SentenceTransformerEmbedder(
+            store.embedder_name or settings.embedder, cache_dir=settings.cache_dir / "models"
+        )
+        retriever = Retriever(store, embedder)
+        thumbs = ThumbnailCache(settings.cache_dir / "thumbnails")
+        return cls(settings, store, retriever, thumbs)
+
+    @property
+    def results(self) -> Results:
+        return Results(self.retriever, self.thumbnails, self.servable)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _refresh_paths(self) -> None:
+        # Every change to what search finds bumps the generation; a move that
+        # changes nothing else does not, so the list also expires by age.
+        generation = int(self.store.meta("generation") or 0)
+        now = time.monotonic()
+        if generation != self._paths_generation or now - self._paths_read_at > _PATHS_TTL_S:
+            paths = self.store.ok_paths()
+            self._paths, self._roots = frozenset(paths), indexed_roots(paths)
+            self._folders = folder_choices(paths, self._roots)
+            self._paths_generation, self._paths_read_at = generation, now
+
+    def roots(self) -> tuple[str, ...]:
+        self._refresh_paths()
+        return self._roots
+
+    def folders(self) -> list[str]:
+        """Every folder holding an indexed image, and the roots: the folder filter's choices."""
+        self._refresh_paths()
+        return self._folders
+
+    def servable(self, requested: object) -> str | None:
+        """``requested`` if it is an indexed image the UI may show, else None."""
+        self._refresh_paths()
+        return servable(requested, self._roots, self._paths)

@@ -1,0 +1,109 @@
+"""Search: a query box, filters, and a grid of thumbnails with caption and score."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from store import SearchFilters
+from ui.filters import CaptionerChoice, build_filters
+from ui.results import PAGE, ResultsView, ResultState
+from ui.services import Services
+from ui.settings import UiSettings
+
+from . import _nav
+from ._empty import no_index
+
+_ALL = "All"
+
+
+def render(services: Services | None, settings: UiSettings) -> None:
+    _nav.sidebar(_nav.SEARCH)
+    if services is None:
+        st.title("Search your photos")
+        no_index(settings)
+        return
+    filters = _filters(services)
+    columns = st.sidebar.slider("Thumbnails per row", 2, 8, 4, key="columns", persist_state="session")
+    similar = st.session_state.get(_nav.SIMILAR_TO)
+    if similar and services.servable(similar):
+        st.title(f"Photos like {_nav.plain(os.path.basename(similar))}")
+        st.button("← Back to search", on_click=_nav.clear_similar)
+        view = services.results.like(similar, filters, _limit(("similar", similar, filters)))
+    else:
+        st.title("Search your photos")
+        query = st.text_input(
+            "Describe the photo you are looking for",
+            key="q",
+            placeholder="e.g. a dog on the beach, a birthday cake, a red bus",
+            live="400ms",
+            persist_state="session",
+        )
+        view = services.results.for_query(query or "", filters, _limit(("query", query, filters)))
+    _results(view, columns, services)
+
+
+def _limit(search: object) -> int:
+    """How many cards to show: a page, and a page more per "Show more", until the search changes."""
+    if st.session_state.get("shown-for") != search:
+        st.session_state["shown-for"] = search
+        st.session_state["shown"] = PAGE
+    return int(st.session_state["shown"])
+
+
+def _show_more() -> None:
+    st.session_state["shown"] = int(st.session_state.get("shown", PAGE)) + PAGE
+
+
+def _filters(services: Services) -> SearchFilters:
+    bar = st.sidebar
+    bar.markdown("### Filters")
+    folders = [_ALL, *services.folders()]
+    folder = bar.selectbox("Folder", folders, key="f_folder", persist_state="session")
+    date_from = bar.date_input("Taken from", value=None, key="f_from", persist_state="session")
+    date_to = bar.date_input("Taken to", value=None, key="f_to", persist_state="session")
+    has_text = bar.checkbox("Has text in it", key="f_text", persist_state="session")
+    by_model = [CaptionerChoice(n, m, c) for n, m, c in services.store.status(failure_limit=0).captions_by_model]
+    labels = {c.label: c for c in by_model}
+    picked = bar.selectbox("Captioner", [_ALL, *labels], key="f_captioner", persist_state="session")
+    return build_filters(
+        folder=None if folder == _ALL else folder,
+        date_from=date_from,
+        date_to=date_to,
+        has_text=has_text,
+        captioner=labels.get(picked),
+    )
+
+
+def _results(view: ResultsView, columns: int, services: Services) -> None:
+    if view.state is ResultState.EMPTY_QUERY:
+        searchable = services.store.status(failure_limit=0).searchable
+        if searchable:
+            st.caption(f"{searchable} photos indexed. Type a description and press Enter.")
+        else:
+            st.info("The index has no captioned photos yet. Index a folder on the Status page.", icon=":material/folder_open:")
+        return
+    if view.state is ResultState.NO_RESULTS:
+        st.warning("No photos match. Try other words, or loosen the filters in the sidebar.", icon=":material/search_off:")
+        return
+    with st.container(key="results-summary"):
+        st.caption(_nav.plain(view.summary()))
+    with st.container(key="results-grid"):
+        for start in range(0, view.count, columns):
+            row = st.columns(columns)
+            for offset, (col, card) in enumerate(zip(row, view.cards[start : start + columns])):
+                with col.container(border=True):
+                    if card.thumbnail:
+                        st.image(card.thumbnail, width="stretch", alt=f"{card.name}: {card.caption}")
+                    else:
+                        st.markdown("*This photo cannot be shown (unreadable now).*")
+                    edited = " :material/edit_note:" if card.human else ""
+                    st.markdown(f"{_nav.plain(card.caption)}{edited}")
+                    st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}")
+                    st.button(
+                        "Details", key=f"open-{start + offset}", on_click=_nav.open_image, args=(card.path,),
+                        width="stretch",
+                    )
+    if view.has_more:
+        st.button("Show more", key="more", on_click=_show_more, icon=":material/expand_more:")

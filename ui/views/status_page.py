@@ -1,0 +1,96 @@
+"""Status: what the index holds, the watcher, and a button to index a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from indexer import Indexer, IndexOptions
+from store import StoreError
+from ui import resources
+from ui.indexing import index_folder, summary
+from ui.services import Services
+from ui.settings import UiSettings
+from ui.status_view import status_view
+
+from . import _nav
+from ._empty import no_index
+
+
+def render(services: Services | None, settings: UiSettings) -> None:
+    _nav.sidebar(_nav.STATUS)
+    st.title("Index status")
+    if services is None:
+        no_index(settings)
+    else:
+        _counts(services, settings)
+    _index_form(services, settings)
+
+
+def _counts(services: Services, settings: UiSettings) -> None:
+    view = status_view(services.store, settings.home)
+    st_ = view.status
+    a, b, c = st.columns(3)
+    a.metric("Images", st_.images)
+    b.metric("Captioned", view.captioned)
+    c.metric("Failed", st_.failed)
+    st.caption(f"Index: {_nav.plain(st_.home)} · embedder {st_.embedder or 'none yet'}")
+    if view.by_model:
+        st.markdown("**Captions searched, by model**")
+        st.table([{"captioner": m.captioner, "model": m.model, "images": m.count} for m in view.by_model])
+    st.markdown(f"**{_nav.plain(view.watcher.text)}**")
+    if view.watcher.roots:
+        st.caption("watching " + ", ".join(_nav.plain(r) for r in view.watcher.roots))
+    if view.watcher.last_error:
+        st.warning(f"watcher error: {view.watcher.last_error}")
+    if st_.failures:
+        with st.expander(f"Failed files ({st_.failed})", expanded=st_.failed <= 10):
+            st.table([{"file": p, "error": e} for p, e in st_.failures])
+
+
+def _index_form(services: Services | None, settings: UiSettings) -> None:
+    st.subheader("Index a folder")
+    with st.form("index"):
+        folder = st.text_input("Folder", key="index-folder", placeholder="/home/me/Pictures")
+        spec = st.text_input("Captioner", value=settings.captioner, key="index-captioner")
+        retry = st.checkbox("Try failed files again", key="index-retry")
+        left, right = st.columns(2)
+        start = left.form_submit_button("Index folder", type="primary")
+        recaption = right.form_submit_button(
+            "Re-index all with this captioner", disabled=services is None,
+            help="Caption every indexed photo with this captioner; search switches over once all have one.",
+        )
+    if not (start or recaption):
+        return
+    path = Path(folder or "").expanduser()
+    if start and (not folder or not path.is_dir()):
+        st.error(f"{folder or 'Nothing'} is not a folder.")
+        return
+    bar = st.progress(0.0, text="Looking for photos…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{done} of {total} photos")
+
+    target = services or Services.open(settings, create=True)
+    try:
+        captioner = resources.captioner(spec or settings.captioner, settings.vlm, settings.device)
+        indexer = Indexer(
+            target.store, captioner, target.retriever.embedder, IndexOptions(retry_failed=retry, progress=False)
+        )
+        if recaption:
+            with st.spinner(f"Captioning every photo with {captioner.name}…"):
+                recaptioned = indexer.reindex()
+            bar.progress(1.0, text="Done")
+            done = "search now uses it" if recaptioned.complete else "not complete: search keeps the old captions"
+            st.success(f"{recaptioned.captioned} captioned, {len(recaptioned.failures)} failed; {done}.")
+            return
+        report = index_folder(indexer, path, progress)
+    except (StoreError, RuntimeError, ValueError) as exc:
+        st.error(f"Indexing failed: {exc}")
+        return
+    finally:
+        if services is None:
+            target.close()  # the next run opens the new index as the shared one
+    bar.progress(1.0, text=f"Done: {report.scanned} photos")
+    (st.warning if report.stopped else st.success)(summary(report))
