@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from store import CaptionRecord, FailureRecord, ImageRecord, Store, TextEmbedder
+from store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
 
 from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, PartialBatch, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
@@ -124,33 +124,7 @@ class Indexer:
         abs_roots = [os.path.abspath(r) for r in roots]
         known = self.store.file_states(abs_roots)
         found = scanner(roots, known_paths=set(known))
-        report.scanned = len(found.files)
-
-        todo: list[FileEntry] = []
-        for entry in found.files:
-            state = known.get(entry.path)
-            if state and state.size == entry.size and state.mtime_ns == entry.mtime_ns:
-                if state.status == "ok" or not self.options.retry_failed:
-                    report.unchanged += 1
-                    continue
-            todo.append(entry)
-
-        stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
-        # Files that could not even be stat'ed get a failed row; a folder that
-        # could not be listed has no row of its own but is reported all the same.
-        report.failures.extend(found.errors)
-        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
-
-        # Only now forget vanished paths, so that content moved to a new path
-        # is still alive when its new row is written and keeps its captions.
-        # A stopped run may not have reached the new path yet: forget nothing.
-        if report.stopped is None:
-            on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
-            gone = [
-                p for p in known
-                if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
-            ]
-            report.removed = self.store.remove_paths(gone)
+        self._sync(found, known, report)
         report.complete = report.stopped is None
         report.usage = _usage_since(self.captioner, usage_before)
         self.store.flush()
@@ -221,8 +195,18 @@ class Indexer:
         found.files = [e for e in found.files if keep(e.path)]
         # A file deleted between the listing and its stat is gone, not failed.
         found.errors = [(p, e) for p, e in found.errors if keep(p) and (p in found.unreadable_dirs or os.path.lexists(p))]
-        report.scanned = len(found.files)
+        self._sync(found, known, report)
+        report.complete = report.stopped is None
+        report.usage = _usage_since(self.captioner, usage_before)
+        report.seconds = time.perf_counter() - started
+        return report
 
+    def _sync(self, found: ScanResult, known: dict[str, FileState], report: IndexReport) -> None:
+        """Caption what changed in ``found``, then forget the ``known`` paths it no longer has.
+
+        Shared by ``index`` (a full scan) and ``update`` (a watcher's paths).
+        """
+        report.scanned = len(found.files)
         todo: list[FileEntry] = []
         for entry in found.files:
             state = known.get(entry.path)
@@ -231,12 +215,15 @@ class Indexer:
                     report.unchanged += 1
                     continue
             todo.append(entry)
+        # Files that could not even be stat'ed get a failed row; a folder that
+        # could not be listed has no row of its own but is reported all the same.
         report.failures.extend(found.errors)
         stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
         self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
 
-        # As in index(): forget only after the new rows are written, so moved
-        # content stays alive and keeps its captions; a stopped run forgets nothing.
+        # Only now forget vanished paths, so that content moved to a new path
+        # is still alive when its new row is written and keeps its captions.
+        # A stopped run may not have reached the new path yet: forget nothing.
         if report.stopped is None:
             on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
             gone = [
@@ -244,10 +231,6 @@ class Indexer:
                 if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
             ]
             report.removed = self.store.remove_paths(gone)
-        report.complete = report.stopped is None
-        report.usage = _usage_since(self.captioner, usage_before)
-        report.seconds = time.perf_counter() - started
-        return report
 
     # -- the stages ----------------------------------------------------------
 
