@@ -67,6 +67,34 @@ def default_reply(request: Received) -> str:
     return f"{colour} | {request.prompt.splitlines()[0]}"
 
 
+class InFlight:
+    """Counts requests in flight at once, without depending on how fast the machine is.
+
+    Each request is held until ``target`` requests are in flight together (or
+    ``patience`` seconds pass). With working concurrency the peak is then
+    exactly ``target`` however loaded the machine is; a sleep instead would
+    let a slow thread start after the others finished and under-count.
+    Requests that cannot overlap (concurrency 1) each wait out ``patience``,
+    so keep it short for those.
+    """
+
+    def __init__(self, target: int, patience: float = 10.0) -> None:
+        self.target = target
+        self.patience = patience
+        self.now = 0
+        self.peak = 0
+        self._changed = threading.Condition()
+
+    def hold(self) -> None:
+        with self._changed:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.peak >= self.target, timeout=self.patience)
+        with self._changed:
+            self.now -= 1
+
+
 @dataclass
 class FakeServer:
     protocol: str

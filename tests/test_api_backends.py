@@ -38,6 +38,7 @@ from indexer.captioning import (
 
 from api_servers import (
     FakeServer,
+    InFlight,
     Received,
     colour_name,
     default_reply,
@@ -365,26 +366,19 @@ def test_a_request_that_outlives_the_timeout_fails_in_time(api: Setup) -> None:
 
 
 def test_requests_of_a_batch_run_concurrently(api: Setup) -> None:
-    in_flight = 0
-    peak = 0
-    lock = threading.Lock()
+    gauge = InFlight(target=3)
 
-    def slow(request: Received) -> str:
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        time.sleep(0.08)
-        with lock:
-            in_flight -= 1
+    def held(request: Received) -> str:
+        gauge.hold()
         return "A square."
 
-    api.server.reply = slow
+    api.server.reply = held
     api.make(concurrency=3).caption([square("red")] * 3)
-    assert peak == 3
-    peak = 0
+    assert gauge.peak == 3
+    # One at a time: each request waits out a short patience hoping for company that must not come.
+    gauge = InFlight(target=2, patience=0.3)
     api.make(concurrency=1).caption([square("red")] * 2)
-    assert peak == 1
+    assert gauge.peak == 1
 
 
 def test_empty_reply_is_an_error_not_an_empty_caption(api: Setup) -> None:
