@@ -1,4 +1,4 @@
-"""Turn free text into a safe SQLite FTS5 MATCH expression."""
+"""Turn free text into the words keyword search looks for."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ import re
 _STOP = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the there this to was were with".split()
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Letters and digits only: SQLite's unicode61 tokenizer splits on everything
+# else (the underscore too), so each word here is exactly one indexed token.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def query_words(query: str) -> list[str]:
+    """The query's distinct words, lower-cased, stop words removed, in order."""
+    seen: list[str] = []
+    for w in _WORD.findall(query.lower()):
+        if w not in _STOP and w not in seen:
+            seen.append(w)
+    return seen
 
 
 def fts_match(query: str) -> str:
     """OR of the query's words, each quoted so FTS5 syntax in user text is inert."""
-    words = [w for w in _WORD.findall(query.lower()) if w not in _STOP]
-    seen: list[str] = []
-    for w in words:
-        if w not in seen:
-            seen.append(w)
-    return " OR ".join(f'"{w}"' for w in seen)
+    return " OR ".join(f'"{w}"' for w in query_words(query))

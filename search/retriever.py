@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from store import HitRow, SearchFilters, Store, TextEmbedder
+from store import HitRow, SearchFilters, Store, TextEmbedder, VectorIndex
 
 from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
-from .query import fts_match
+from .query import query_words
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,13 @@ class Hit:
         return d
 
 
+#: A filtered search first takes this many times the usual vector
+#: candidates unfiltered and checks the filter on them: cheap, and exactly
+#: the filtered top when enough pass (a filter letting through 1 image in 16
+#: or more). Narrower filters list their ids in SQL and filter inside FAISS.
+POST_FILTER_FACTOR = 16
+
+
 class Retriever:
     def __init__(self, store: Store, embedder: TextEmbedder, weights: FusionWeights = DEFAULT_WEIGHTS) -> None:
         self.store = store
@@ -57,26 +64,48 @@ class Retriever:
             return []
         index = self.store.vector_index()
         qvec = self.embedder.embed([query])[0]
-        allowed = None if filters.is_empty() else self.store.allowed_caption_ids(filters)
         depth = max(limit * self.weights.depth_factor, self.weights.min_depth)
+        dense_list, allowed = self._dense(index, qvec, depth, filters)
+        dense = dict(dense_list)
 
-        dense = dict(index.search(qvec, depth, allowed))
-        match = fts_match(query)
-        keyword = dict(self.store.keyword_search(match, depth)) if match else {}
-        if allowed is not None:
-            allowed_set = set(allowed.tolist())
-            keyword = {i: s for i, s in keyword.items() if i in allowed_set}
+        words = query_words(query)
+        found: list[int] = []
+        if words:
+            if allowed is not None or filters.is_empty():
+                found = self.store.keyword_candidates(words, depth, allowed)
+            else:
+                # The filter is broad (the vector side found enough passing it
+                # among its wider candidates): check it on wider keyword ones too.
+                wide = self.store.keyword_candidates(words, depth * POST_FILTER_FACTOR)
+                passing = self.store.filter_caption_ids(filters, wide)
+                found = [cid for cid in wide if cid in passing][:depth]
+                if len(found) < depth and len(wide) == depth * POST_FILTER_FACTOR:
+                    # More rows match than were checked: search inside the filter.
+                    found = self.store.keyword_candidates(words, depth, self.store.allowed_caption_ids(filters))
         # Score every candidate on both signals, not just the retriever that found it.
-        for cid in set(keyword) - set(dense):
+        keyword = self.store.keyword_scores(words, set(dense) | set(found)) if words else {}
+        for cid in set(found) - set(dense):
             dense[cid] = float(np.dot(index.vector(cid), qvec))
-        missing_kw = [cid for cid in dense if cid not in keyword]
-        if match and missing_kw:
-            keyword.update(self.store.keyword_search(match, len(missing_kw), missing_kw))
 
         top_kw = max(keyword.values(), default=0.0)
         fused = fuse(dense, keyword, self.weights)
         keyword_norm = {cid: s / top_kw for cid, s in keyword.items()} if top_kw else {}
         return self._hits(fused, dense, keyword_norm, filters, limit, min_score)
+
+    def _dense(
+        self, index: VectorIndex, qvec: np.ndarray, depth: int, filters: SearchFilters
+    ) -> tuple[list[tuple[int, float]], np.ndarray | None]:
+        """The vector top ``depth`` among the images ``filters`` lets
+        through, and the allowed ids when they had to be listed (else None)."""
+        if filters.is_empty():
+            return index.search(qvec, depth), None
+        wide = index.search(qvec, depth * POST_FILTER_FACTOR)
+        passing = self.store.filter_caption_ids(filters, [cid for cid, _ in wide])
+        dense = [(cid, s) for cid, s in wide if cid in passing]
+        if len(dense) >= depth or len(wide) >= len(index):
+            return dense[:depth], None
+        allowed = self.store.allowed_caption_ids(filters)
+        return index.search(qvec, depth, allowed), allowed
 
     def similar(self, path: str, limit: int = 10, filters: SearchFilters = SearchFilters()) -> list[Hit]:
         """Images whose searched caption is closest to ``path``'s own, by
@@ -87,9 +116,9 @@ class Retriever:
         if cid is None or limit <= 0:
             return []
         index = self.store.vector_index()
-        allowed = None if filters.is_empty() else self.store.allowed_caption_ids(filters)
         depth = max(limit * self.weights.depth_factor, self.weights.min_depth)
-        dense = {i: s for i, s in index.search(index.vector(cid), depth + 1, allowed) if i != cid}
+        found, _ = self._dense(index, index.vector(cid), depth + 1, filters)
+        dense = {i: s for i, s in found if i != cid}
         return self._hits(dense, dense, {}, filters, limit, None)
 
     def _hits(

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+#: When a photo was taken: its EXIF time, else the file's modification
+#: time. One spelling, shared by the index on it and the filters that use it
+#: (SQLite uses an expression index only for the identical expression).
+WHEN_SQL = "coalesce(taken_at, datetime(mtime_ns / 1000000000, 'unixepoch'))"
+
 MIGRATIONS: list[list[str]] = [
     # 1: initial schema.
     [
@@ -98,6 +103,13 @@ MIGRATIONS: list[list[str]] = [
                COALESCE((SELECT group_concat(label, ' ') FROM tags WHERE caption_id = c.id), ''),
                c.ocr_text, ''
         FROM current_captions AS cc JOIN captions AS c ON c.id = cc.caption_id""",
+    ],
+    # 3: indexes for search filters at a million images. Filtering by an
+    # object label or a date range scanned every image (1.2 s and 0.4 s at
+    # 1M); these let SQLite start from the matching rows.
+    [
+        "CREATE INDEX ix_objects_label ON objects (label, caption_id)",
+        f"CREATE INDEX ix_images_when ON images ({WHEN_SQL})",
     ],
 ]
 

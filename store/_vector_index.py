@@ -42,6 +42,9 @@ _MAGIC = b"PSFAISS1"
 
 #: Exact search up to this many vectors; IVF from here on.
 FLAT_MAX = 50_000
+#: A filter letting at most this many ids through is searched exactly, by
+#: decoding just their vectors (20k x 384 SQ8: ~10 ms), not through IVF.
+EXACT_FILTER_MAX = 20_000
 _IVF_RETRAIN_GROWTH = 4
 _TRAIN_PER_LIST = 40
 _TRAIN_SEED = 1234
@@ -207,6 +210,10 @@ class VectorIndex:
         if allowed is not None and len(allowed) == 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None and self.spec.kind != "flat" and len(allowed) <= EXACT_FILTER_MAX:
+            among = self._search_among(q[0], k, allowed)
+            if among is not None:
+                return among
         params = None
         if self.spec.kind != "flat":
             nprobe = self.spec.nprobe
@@ -231,6 +238,19 @@ class VectorIndex:
         finally:
             faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def _search_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]] | None:
+        """Exact top-k over a few allowed ids: decode their vectors and take
+        dot products. An IVF search under a narrow filter scans nearly every
+        list to find them (380 ms for 1,000 of 1M ids); this takes ~1 ms.
+        None if an id is not in the index (the caller searches instead)."""
+        ids = np.unique(np.asarray(allowed, dtype=np.int64))
+        try:
+            scores = self.vectors(ids) @ query
+        except RuntimeError:  # FAISS: an id it does not hold
+            return None
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in top]
 
     def save(self, path: Path, header: IndexHeader) -> None:
         # serialize_index gives a numpy array; it is written as a buffer, not

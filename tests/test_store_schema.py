@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import warnings
 from contextlib import closing
 from pathlib import Path
 
@@ -36,7 +37,11 @@ def _reflect(db: Path) -> MetaData:
     engine = create_engine(f"sqlite:///{db}")
     try:
         reflected = MetaData()
-        reflected.reflect(engine)
+        with warnings.catch_warnings():
+            # ix_images_when is on an expression, which SQLAlchemy cannot
+            # reflect; test_filters_start_from_their_indexes covers it.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+            reflected.reflect(engine)
         return reflected
     finally:
         engine.dispose()
@@ -152,9 +157,10 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
 
 def _downgrade_to_version_1(db: Path) -> None:
     """Turn a current index into what release 1 wrote: no objects table and
-    a keyword index without the objects column."""
+    a keyword index without the objects column (nor version 3's indexes)."""
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT rowid, caption, tags, ocr FROM search_text").fetchall()
+        conn.execute("DROP INDEX ix_images_when")
         conn.execute("DROP TABLE objects")
         conn.execute("DROP TABLE search_text")
         conn.execute(MIGRATIONS[0][-1])  # version 1's CREATE VIRTUAL TABLE search_text

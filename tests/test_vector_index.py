@@ -91,7 +91,8 @@ def test_filtered_flat_search_keeps_the_top_k_of_the_allowed_ids() -> None:
         assert got == exact_top(vecs[:20], ids[:20], q, 5)
 
 
-def test_narrow_filter_on_ivf_scans_every_list(small_sizes: None) -> None:
+def test_narrow_filter_on_ivf_scans_every_list(small_sizes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vx, "EXACT_FILTER_MAX", 0)  # the IVF path, not the decode-them-all one
     vecs = clustered(1_000)
     ids = np.arange(1_000, dtype=np.int64)
     vi = VectorIndex.build(DIM, ids, vecs)
@@ -101,6 +102,21 @@ def test_narrow_filter_on_ivf_scans_every_list(small_sizes: None) -> None:
     for q in clustered(10, seed=6):
         got = [i for i, _ in vi.search(q, 8, allowed)]
         assert got == exact_top(stored, allowed, q, 8)
+
+
+def test_a_few_allowed_ids_are_searched_exactly_by_their_own_vectors(small_sizes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    vecs = clustered(1_000)
+    ids = np.arange(1_000, dtype=np.int64)
+    vi = VectorIndex.build(DIM, ids, vecs)
+    vi._index.nprobe = 1  # an IVF search would miss most of these
+    monkeypatch.setattr(vx, "EXACT_FILTER_MAX", 60)
+    allowed = np.arange(3, 1_000, 19, dtype=np.int64)  # 53 ids
+    stored = vi.vectors(allowed)
+    for q in clustered(10, seed=7):
+        got = [i for i, _ in vi.search(q, 8, allowed)]
+        assert got == exact_top(stored, allowed, q, 8)
+    # An id FAISS does not hold (a write from another process not seen yet) is no error.
+    assert len(vi.search(clustered(1, seed=8)[0], 8, np.append(allowed, 10**6))) == 8
 
 
 def test_build_is_deterministic_and_order_free(small_sizes: None, tmp_path: Path) -> None:
