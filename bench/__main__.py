@@ -39,8 +39,19 @@ def _library_home(n: int) -> tuple[Path, dict[str, float]]:
         proc = subprocess.run(
             [sys.executable, "-m", "bench._library", str(home), str(n)], check=True, capture_output=True, text=True
         )
-        stats_file.write_text(proc.stdout)
+        stats = json.loads(proc.stdout)
+        stats["commit"] = _commit()
+        stats_file.write_text(json.dumps(stats))
     return home, json.loads(stats_file.read_text())
+
+
+def _commit() -> str:
+    """The code the cached library was built with: its figures are reused by later runs."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _subprocess_json(*args: str) -> dict:
@@ -55,10 +66,11 @@ def store_rows(n: int, n_queries: int) -> list[Row]:
     rows = [
         Row(sec, "bulk insert, Store.write_batch (batches of 5000)", build["rows_per_s"], "rows/s",
             "raw sqlite3 executemany", _library.raw_insert_rate(),
-            note=f"from the cached build: {build['write_s']:.0f} s writes + {build['faiss_build_s']:.0f} s FAISS build"),
+            note=f"cached build by commit {build.get('commit', 'unknown')}: {build['write_s']:.0f} s writes"
+                 f" + {build['faiss_build_s']:.0f} s FAISS build"),
         Row(sec, "peak RSS, index process (store writes + FAISS build)", build["peak_rss_mb"], "MB",
             goal="<= 2500 MB" if big else "", met=build["peak_rss_mb"] <= 2500 if big else None,
-            note="from the cached build, which may predate the current FAISS build code"),
+            note=f"from the cached build (built by commit {build.get('commit', 'unknown')})"),
     ]
     rebuilt = _subprocess_json("--rebuild", str(home))
     rows.append(Row(sec, "peak RSS, FAISS rebuild from SQLite (streamed)", rebuilt["peak_rss_mb"], "MB",

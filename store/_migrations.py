@@ -111,6 +111,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX ix_objects_label ON objects (label, caption_id)",
         f"CREATE INDEX ix_images_when ON images ({WHEN_SQL})",
     ],
+    # 4: listing the ids a filter allows walks current_captions by caption
+    # id and images by content hash; with the other column in the index
+    # SQLite reads no table row (object filter at 1M: 136 -> 42 ms). Each
+    # replaces an index that is its prefix.
+    [
+        "DROP INDEX ix_current_captions_caption_id",
+        "CREATE INDEX ix_current_captions_caption_id_hash ON current_captions (caption_id, content_hash)",
+        "DROP INDEX ix_images_content_hash",
+        "CREATE INDEX ix_images_content_hash_status ON images (content_hash, status)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

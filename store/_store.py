@@ -731,7 +731,7 @@ class Store:
         Read through the raw cursor into numpy: a broad filter at 1M images
         lets 100k ids through, and SQLAlchemy's row objects cost more than the query.
         """
-        q = _allowed_select(filters)
+        q = _allowed_select(filters, listing=True)
         with self._read() as conn:
             compiled = q.compile(conn)
             params = tuple(compiled.params[name] for name in compiled.positiontup or ())
@@ -1012,16 +1012,24 @@ def _inside_folder(column, folder: str):  # type: ignore[no-untyped-def]
     return (column >= prefix) & (column < prefix[:-1] + "0")
 
 
-def _allowed_select(filters: SearchFilters):  # type: ignore[no-untyped-def]
+def _allowed_select(filters: SearchFilters, *, listing: bool = False):  # type: ignore[no-untyped-def]
     """SELECT of the searched caption ids of healthy images that ``filters`` lets through."""
     return (
         select(t.current_captions.c.caption_id)
         .select_from(t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash))
-        .where(t.images.c.status == "ok", *_filter_clauses(filters))
+        .where(t.images.c.status == "ok", *_filter_clauses(filters, listing=listing))
     )
 
 
-def _filter_clauses(filters: SearchFilters) -> list:
+def _filter_clauses(filters: SearchFilters, *, listing: bool = False) -> list:
+    """SQL conditions on a join of current_captions and images.
+
+    ``listing``: the query lists every allowed id in the library, so an
+    object label is tested with IN over ix_objects_label, which lets SQLite
+    start from that label's rows (1.2 s -> 0.1 s at 1M images). For a few
+    known candidates a correlated EXISTS is cheaper: IN would read all of
+    the label's rows for every query.
+    """
     clauses = []
     if filters.folder:
         clauses.append(_under(t.images.c.path, filters.folder))
@@ -1040,9 +1048,16 @@ def _filter_clauses(filters: SearchFilters) -> list:
     if filters.model:
         clauses.append(_searched_caption(lambda c: c.c.model_id == filters.model))
     for label in filters.objects:
-        # IN over ix_objects_label: SQLite can start from the label's rows
-        # (1.2 s -> ms at 1M images) instead of testing every image.
-        clauses.append(t.current_captions.c.caption_id.in_(select(t.objects.c.caption_id).where(t.objects.c.label == label)))
+        if listing:
+            clauses.append(
+                t.current_captions.c.caption_id.in_(select(t.objects.c.caption_id).where(t.objects.c.label == label))
+            )
+        else:
+            clauses.append(
+                select(t.objects.c.caption_id)
+                .where(t.objects.c.caption_id == t.current_captions.c.caption_id, t.objects.c.label == label)
+                .exists()
+            )
     return clauses
 
 

@@ -253,7 +253,7 @@ def test_filters_start_from_their_indexes(library: tuple[Store, dict[int, np.nda
     """A filter spelled differently from its index scans every image (1 s
     at 1M); the plan must name the index."""
     store, _ = library
-    q = _allowed_select(filters)
+    q = _allowed_select(filters, listing=True)
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         compiled = q.compile(dialect=__import__("sqlalchemy.dialects.sqlite", fromlist=["dialect"]).dialect())
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())

@@ -161,6 +161,12 @@ def _downgrade_to_version_1(db: Path) -> None:
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT rowid, caption, tags, ocr FROM search_text").fetchall()
         conn.execute("DROP INDEX ix_images_when")
+        for later, first in [
+            ("ix_current_captions_caption_id_hash", "ix_current_captions_caption_id"),
+            ("ix_images_content_hash_status", "ix_images_content_hash"),
+        ]:
+            conn.execute(f"DROP INDEX {later}")
+            conn.execute(next(sql for sql in MIGRATIONS[0] if f"INDEX {first} " in sql))
         conn.execute("DROP TABLE objects")
         conn.execute("DROP TABLE search_text")
         conn.execute(MIGRATIONS[0][-1])  # version 1's CREATE VIRTUAL TABLE search_text
