@@ -9,6 +9,7 @@ SQLite. A kill -9 at any point therefore loses nothing that was committed.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -63,6 +64,45 @@ class StoreError(RuntimeError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+#: Image columns in the order _UPSERT_IMAGE binds them.
+_IMAGE_COLUMNS = (
+    "path", "content_hash", "size", "mtime_ns", "width", "height", "format", "taken_at", "status", "error", "indexed_at",
+)
+_UPSERT_IMAGE = (
+    f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))})"
+    " ON CONFLICT (path) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _IMAGE_COLUMNS if c != "path")
+)
+_UPSERT_CAPTION = (
+    "INSERT INTO captions (content_hash, captioner, model_id, task, text, ocr_text, human, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (content_hash, captioner, model_id, task) DO UPDATE SET"
+    " text = excluded.text, ocr_text = excluded.ocr_text, human = excluded.human, created_at = excluded.created_at"
+)
+
+
+#: ``x IN {_EACH}`` with one JSON array bound: any number of values in one
+#: statement, with no per-value parameter to build (see _json).
+_EACH = "(SELECT value FROM json_each(?))"
+
+
+def _json(values: Iterable[object]) -> str:
+    return json.dumps(list(values))
+
+
+def _fetch(conn: Connection, sql: str, *params: object) -> list[tuple]:
+    """All rows of a raw statement, as plain tuples."""
+    return conn.exec_driver_sql(sql, params).cursor.fetchall()
+
+
+def _executemany(conn: Connection, sql: str, rows: list[tuple]) -> None:
+    """One prepared statement run over many rows, straight through the
+    driver: SQLAlchemy's per-row parameter processing cost more than
+    SQLite's insert itself (bulk writes at 1M images)."""
+    if rows:
+        conn.exec_driver_sql(sql, rows)
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -418,20 +458,17 @@ class Store:
             return name, self._get_meta(conn, "active_model") or ""
 
     def _hashes_at_paths(self, conn: Connection, paths: Sequence[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(paths)):
-            q = select(t.images.c.content_hash).where(t.images.c.path.in_(chunk), t.images.c.content_hash.is_not(None))
-            out.update(r[0] for r in conn.execute(q))
-        return out
+        if not paths:
+            return set()
+        sql = f"SELECT content_hash FROM images WHERE path IN {_EACH} AND content_hash IS NOT NULL"
+        return {r[0] for r in _fetch(conn, sql, _json(paths))}
 
     @staticmethod
     def _upsert_images(conn: Connection, rows: list[dict]) -> None:
         """Insert or update image rows by path, in order (a later row for the same path wins)."""
         if not rows:
             return
-        stmt = sqlite_insert(t.images)
-        update = {c.name: stmt.excluded[c.name] for c in t.images.columns if c.name not in ("id", "path")}
-        conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=update), rows)
+        _executemany(conn, _UPSERT_IMAGE, [tuple(row[c] for c in _IMAGE_COLUMNS) for row in rows])
 
     @staticmethod
     def _upsert_captions(conn: Connection, caps: Sequence[CaptionRecord], embedder: str, now: str) -> set[int]:
@@ -443,55 +480,45 @@ class Store:
         last: dict[tuple[str, str, str, str], CaptionRecord] = {}
         for cap in caps:
             last[(cap.content_hash, cap.captioner, cap.model_id, cap.task)] = cap
-        stmt = sqlite_insert(t.captions)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key_cols),
-            set_={k: stmt.excluded[k] for k in ("text", "ocr_text", "human", "created_at")},
-        )
-        conn.execute(
-            stmt,
+        _executemany(
+            conn,
+            _UPSERT_CAPTION,
             [
-                dict(
-                    content_hash=c.content_hash, captioner=c.captioner, model_id=c.model_id, task=c.task,
-                    text=c.text, ocr_text=c.ocr_text, human=int(c.human), created_at=now,
-                )
+                (c.content_hash, c.captioner, c.model_id, c.task, c.text, c.ocr_text, int(c.human), now)
                 for c in last.values()
             ],
         )
         ids: dict[tuple[str, str, str, str], int] = {}
-        for chunk in _chunks(sorted({k[0] for k in last})):
-            q = select(t.captions.c.id, *(t.captions.c[k] for k in key_cols)).where(t.captions.c.content_hash.in_(chunk))
-            for cid, *key in conn.execute(q):
-                if tuple(key) in last:
-                    ids[tuple(key)] = int(cid)  # type: ignore[index]
+        sql = f"SELECT id, {', '.join(key_cols)} FROM captions WHERE content_hash IN {_EACH}"
+        for cid, *key in _fetch(conn, sql, _json(sorted({k[0] for k in last}))):
+            if tuple(key) in last:
+                ids[tuple(key)] = int(cid)  # type: ignore[index]
         by_id = {ids[k]: cap for k, cap in last.items()}
-        id_list = sorted(by_id)
-        for chunk in _chunks(id_list):
-            conn.execute(t.tags.delete().where(t.tags.c.caption_id.in_(chunk)))
-            conn.execute(t.objects.delete().where(t.objects.c.caption_id.in_(chunk)))
-        tag_rows = [
-            {"caption_id": cid, "label": label, "score": float(score)}
-            for cid, cap in by_id.items()
-            for label, score in cap.tags
-        ]
-        if tag_rows:
-            conn.execute(t.tags.insert(), tag_rows)
-        object_rows = [
-            {"caption_id": cid, "label": label, "count": int(count), "score": float(score)}
-            for cid, cap in by_id.items()
-            for label, count, score in cap.objects
-        ]
-        if object_rows:
-            conn.execute(t.objects.insert(), object_rows)
+        id_json = _json(sorted(by_id))
+        conn.exec_driver_sql(f"DELETE FROM tags WHERE caption_id IN {_EACH}", (id_json,))
+        conn.exec_driver_sql(f"DELETE FROM objects WHERE caption_id IN {_EACH}", (id_json,))
+        _executemany(
+            conn,
+            "INSERT INTO tags (caption_id, label, score) VALUES (?, ?, ?)",
+            [(cid, label, float(score)) for cid, cap in by_id.items() for label, score in cap.tags],
+        )
+        _executemany(
+            conn,
+            "INSERT INTO objects (caption_id, label, count, score) VALUES (?, ?, ?, ?)",
+            [
+                (cid, label, int(count), float(score))
+                for cid, cap in by_id.items()
+                for label, count, score in cap.objects
+            ],
+        )
         vectors = []
         for cid, cap in by_id.items():
             vec = np.ascontiguousarray(cap.vector, dtype=np.float32)
-            vectors.append({"caption_id": cid, "embedder": embedder, "dim": int(vec.shape[0]), "vector": vec.tobytes()})
-        stmt = sqlite_insert(t.embeddings)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["caption_id", "embedder"], set_={"dim": stmt.excluded.dim, "vector": stmt.excluded.vector}
-            ),
+            vectors.append((cid, embedder, int(vec.shape[0]), vec.tobytes()))
+        _executemany(
+            conn,
+            "INSERT INTO embeddings (caption_id, embedder, dim, vector) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (caption_id, embedder) DO UPDATE SET dim = excluded.dim, vector = excluded.vector",
             vectors,
         )
         return set(by_id)
@@ -514,23 +541,18 @@ class Store:
         embedder = self._get_meta(conn, "embedder") or ""
         hash_list = sorted(hashes)
 
-        live: set[str] = set()
+        hash_json = _json(hash_list)
+        live = {r[0] for r in _fetch(conn, f"SELECT content_hash FROM images WHERE content_hash IN {_EACH} AND status = 'ok'", hash_json)}
         candidates: dict[str, list[tuple[int, bool, bool, str]]] = {}
-        old_current: dict[str, int] = {}
-        for chunk in _chunks(hash_list):
-            q = select(t.images.c.content_hash).where(t.images.c.content_hash.in_(chunk), t.images.c.status == "ok")
-            live.update(r[0] for r in conn.execute(q))
-            q = select(
-                t.captions.c.content_hash, t.captions.c.id, t.captions.c.human,
-                t.captions.c.captioner, t.captions.c.model_id, t.captions.c.created_at,
-            ).where(t.captions.c.content_hash.in_(chunk), t.captions.c.task == SEARCH_TASK)
-            for h, cid, human, name, model, created in conn.execute(q):
-                is_active = name == active_name and model == active_model
-                candidates.setdefault(h, []).append((cid, bool(human), is_active, created))
-            q = select(t.current_captions.c.content_hash, t.current_captions.c.caption_id).where(
-                t.current_captions.c.content_hash.in_(chunk)
-            )
-            old_current.update({h: cid for h, cid in conn.execute(q)})
+        sql = (
+            "SELECT content_hash, id, human, captioner, model_id, created_at FROM captions"
+            f" WHERE content_hash IN {_EACH} AND task = ?"
+        )
+        for h, cid, human, name, model, created in _fetch(conn, sql, hash_json, SEARCH_TASK):
+            is_active = name == active_name and model == active_model
+            candidates.setdefault(h, []).append((cid, bool(human), is_active, created))
+        sql = f"SELECT content_hash, caption_id FROM current_captions WHERE content_hash IN {_EACH}"
+        old_current: dict[str, int] = dict(_fetch(conn, sql, hash_json))
 
         new_current: dict[str, int] = {}
         for h in live:
@@ -544,19 +566,16 @@ class Store:
         added = {h: cid for h, cid in new_current.items() if old_current.get(h) != cid or cid in rewritten}
         dead = [h for h in hash_list if h not in live]
 
-        for cid in removed_ids:
-            conn.execute(text("DELETE FROM search_text WHERE rowid = :id"), {"id": cid})
-        for chunk in _chunks(stale):
-            conn.execute(t.current_captions.delete().where(t.current_captions.c.content_hash.in_(chunk)))
+        _executemany(conn, "DELETE FROM search_text WHERE rowid = ?", [(cid,) for cid in removed_ids])
+        if stale:
+            conn.exec_driver_sql(f"DELETE FROM current_captions WHERE content_hash IN {_EACH}", (_json(stale),))
         if added:
-            conn.execute(
-                t.current_captions.insert(), [{"content_hash": h, "caption_id": cid} for h, cid in added.items()]
-            )
+            _executemany(conn, "INSERT INTO current_captions (content_hash, caption_id) VALUES (?, ?)", list(added.items()))
             self._insert_search_text(conn, list(added.values()))
         # Content that no file has any more: generated captions go; human
         # text stays, so it comes back if the file does.
-        for chunk in _chunks(dead):
-            conn.execute(t.captions.delete().where(t.captions.c.content_hash.in_(chunk), t.captions.c.human == 0))
+        if dead:
+            conn.exec_driver_sql(f"DELETE FROM captions WHERE content_hash IN {_EACH} AND human = 0", (_json(dead),))
 
         add_vectors = self._vectors_for(conn, list(added.values()), embedder)
         if not removed_ids and not add_vectors and not dead and not added:
@@ -590,41 +609,27 @@ class Store:
 
     @staticmethod
     def _vectors_for(conn: Connection, caption_ids: list[int], embedder: str) -> dict[int, np.ndarray]:
-        out: dict[int, np.ndarray] = {}
-        for chunk in _chunks(caption_ids):
-            q = select(t.embeddings.c.caption_id, t.embeddings.c.vector).where(
-                t.embeddings.c.caption_id.in_(chunk), t.embeddings.c.embedder == embedder
-            )
-            for cid, blob in conn.execute(q):
-                out[cid] = np.frombuffer(blob, dtype=np.float32)
-        return out
+        if not caption_ids:
+            return {}
+        sql = f"SELECT caption_id, vector FROM embeddings WHERE caption_id IN {_EACH} AND embedder = ?"
+        return {cid: np.frombuffer(blob, dtype=np.float32) for cid, blob in _fetch(conn, sql, _json(caption_ids), embedder)}
 
     @staticmethod
     def _insert_search_text(conn: Connection, caption_ids: list[int]) -> None:
-        for chunk in _chunks(caption_ids):
-            rows = conn.execute(
-                select(t.captions.c.id, t.captions.c.text, t.captions.c.ocr_text).where(t.captions.c.id.in_(chunk))
-            ).all()
+        if caption_ids:
+            ids = _json(caption_ids)
+            rows = _fetch(conn, f"SELECT id, text, ocr_text FROM captions WHERE id IN {_EACH}", ids)
             tag_text: dict[int, list[str]] = {}
-            for cid, label in conn.execute(
-                select(t.tags.c.caption_id, t.tags.c.label).where(t.tags.c.caption_id.in_(chunk))
-            ):
+            for cid, label in _fetch(conn, f"SELECT caption_id, label FROM tags WHERE caption_id IN {_EACH}", ids):
                 tag_text.setdefault(cid, []).append(label)
             object_text: dict[int, list[str]] = {}
-            for cid, label in conn.execute(
-                select(t.objects.c.caption_id, t.objects.c.label).where(t.objects.c.caption_id.in_(chunk))
-            ):
+            for cid, label in _fetch(conn, f"SELECT caption_id, label FROM objects WHERE caption_id IN {_EACH}", ids):
                 object_text.setdefault(cid, []).append(label)
-            conn.execute(
-                text(
-                    "INSERT INTO search_text (rowid, caption, tags, ocr, objects)"
-                    " VALUES (:id, :caption, :tags, :ocr, :objects)"
-                ),
+            _executemany(
+                conn,
+                "INSERT INTO search_text (rowid, caption, tags, ocr, objects) VALUES (?, ?, ?, ?, ?)",
                 [
-                    {
-                        "id": cid, "caption": txt, "tags": " ".join(tag_text.get(cid, [])), "ocr": ocr,
-                        "objects": " ".join(object_text.get(cid, [])),
-                    }
+                    (cid, txt, " ".join(tag_text.get(cid, [])), ocr, " ".join(object_text.get(cid, [])))
                     for cid, txt, ocr in rows
                 ],
             )
