@@ -138,23 +138,24 @@ class KeywordIndex:
             return {}
         avgdl = n_tokens / n_rows
         df = self.document_frequency(conn, words, generation)
+        # One phrase per word, as in the MATCH: two words with one stem
+        # ("parked parking") each count, as they do in SQLite's bm25().
         idf: dict[str, float] = {}
         for w in words:
-            term = stems[w]
             value = math.log((n_rows - df[w] + 0.5) / (df[w] + 0.5))
-            idf[term] = value if value > 0 else 1e-6  # fts5_aux.c's floor for very common words
-        if not idf:
-            return {}
+            idf[w] = value if value > 0 else 1e-6  # fts5_aux.c's floor for very common words
         cols = ", ".join(self.columns)
         placeholders = ",".join("?" * len(ids))
         rows = conn.exec_driver_sql(
             f"SELECT rowid, {cols} FROM {self.table} WHERE rowid IN ({placeholders})", tuple(ids)
         ).all()
-        freq, length = self._term_counts(rows, set(idf))
+        freq, length = self._term_counts(rows, set(stems.values()))
         out: dict[int, float] = {}
         for cid, counts in freq.items():
             norm = K1 * (1 - B + B * length[cid] / avgdl)
-            out[cid] = sum(idf[term] * (f * (K1 + 1)) / (f + norm) for term, f in counts.items())
+            out[cid] = sum(
+                idf[w] * (f * (K1 + 1)) / (f + norm) for w in words if (f := counts.get(stems[w], 0))
+            )
         return out
 
     def _totals(self, conn: Connection) -> tuple[int, int]:
@@ -183,9 +184,7 @@ class KeywordIndex:
 
     def _stems(self, words: Sequence[str]) -> dict[str, str]:
         """Each word's indexed term (stemmed, folded) by SQLite's tokenizer,
-        in order. A word whose term an earlier word has ("dogs" after
-        "dog") is left out, or BM25 would count that term twice; so is a
-        word that is not exactly one token."""
+        in order; a word that is not exactly one token is left out."""
         with self._tok_lock, self._tok:
             self._tok.executemany(
                 f"INSERT INTO doc (rowid, {self.columns[0]}) VALUES (?, ?)", list(enumerate(words, start=1))
@@ -194,12 +193,7 @@ class KeywordIndex:
             for term, doc in self._tok.execute("SELECT term, doc FROM doc_terms"):
                 terms.setdefault(doc, []).append(term)
             self._tok.execute("DELETE FROM doc")
-        out: dict[str, str] = {}
-        for i, w in enumerate(words, start=1):
-            found = terms.get(i, [])
-            if len(found) == 1 and found[0] not in out.values():
-                out[w] = found[0]
-        return out
+        return {w: terms[i][0] for i, w in enumerate(words, start=1) if len(terms.get(i, ())) == 1}
 
     def _term_counts(
         self, rows: Sequence[Sequence[object]], wanted: set[str]
