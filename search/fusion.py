@@ -12,12 +12,12 @@ combination beats RRF and needs few labelled queries to tune.
 Measured on ../shared/eval/coco-dev (80 images) by `bench/fusion_sweep.py`,
 R@1 (R@10):
 
-    dense/keyword   oracle, leave-one-out (400 queries)   offline captioner v2 (400 queries)
-    1.0 / 0.0       0.920 (1.000)                          0.485 (0.820)
-    0.9 / 0.1       0.935 (1.000)                          0.527 (0.833)
-    0.8 / 0.2       0.935 (0.998)                          0.520 (0.845)
-    0.7 / 0.3       0.920 (0.995)                          0.502 (0.853)
-    0.5 / 0.5       0.895 (0.993)                          0.500 (0.853)
+    dense/keyword   oracle, leave-one-out (400 queries)   offline captioner v4 (400 queries)
+    1.0 / 0.0       0.920 (1.000)                          0.507 (0.825)
+    0.9 / 0.1       0.935 (1.000)                          0.537 (0.833)
+    0.8 / 0.2       0.935 (0.998)                          0.527 (0.855)
+    0.7 / 0.3       0.920 (0.995)                          0.520 (0.855)
+    0.5 / 0.5       0.895 (0.993)                          0.520 (0.853)
 
 0.9/0.1 has the best R@1 on both; heavier keyword weight trades R@1 for
 R@10. The set is small: re-tune on more labelled photos.
