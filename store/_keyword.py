@@ -7,12 +7,12 @@ hits, and an OR of ordinary words ("white boat harbour") hits a fifth of a
 - **Finding** keyword candidates (``discover``): rank the OR of the words
   when it matches at most ``RANK_CAP`` rows (small libraries: exactly the
   BM25 top). Otherwise rank the strictest sets first: all words, then
-  without the most common word, and so on, stopping once ``depth`` rows
-  are found or a set matches more than ``RANK_CAP`` rows. Rows that match
-  the rarer words are the ones BM25 puts first, so this finds the same
-  documents at a bounded cost; a set of more than ``RANK_CAP`` rows is left
-  to the vector side, which ranks such common words better than BM25's
-  length normalisation does.
+  without the most common word, and so on, then each word alone, rarest
+  first, until ``depth`` rows are found. Rows that match the rarer words
+  are the ones BM25 puts first, so this finds them at a bounded cost. A set
+  of more than ``RANK_CAP`` rows is skipped and left to the vector side:
+  among rows that all hold the same common words, BM25 only orders by
+  length.
 - **Scoring** candidates (``bm25``): FTS5's own BM25 formula (fts5_aux.c),
   computed here for just the candidate rows, with the library-wide row
   count, average length and per-word document frequency. Each row's text is
@@ -176,11 +176,15 @@ class KeywordIndex:
         """Rows containing each word, cached until the store's generation moves."""
         if generation != self._df_generation or len(self._df) > _DF_CACHE_MAX:
             self._df, self._df_generation = {}, generation
+        # A local reference: another thread may swap in a fresh cache meanwhile.
+        cache = self._df
         sql = f"SELECT count(*) FROM {self.table} WHERE {self.table} MATCH ?"
+        out: dict[str, int] = {}
         for w in words:
-            if w not in self._df:
-                self._df[w] = int(conn.exec_driver_sql(sql, (phrase(w),)).scalar_one())
-        return {w: self._df[w] for w in words}
+            if w not in cache:
+                cache[w] = int(conn.exec_driver_sql(sql, (phrase(w),)).scalar_one())
+            out[w] = cache[w]
+        return out
 
     def _stems(self, words: Sequence[str]) -> dict[str, str]:
         """Each word's indexed term (stemmed, folded) by SQLite's tokenizer,

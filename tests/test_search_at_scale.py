@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 import store._keyword as keyword_module
 from search import Retriever, SearchFilters
@@ -255,7 +256,7 @@ def test_filters_start_from_their_indexes(library: tuple[Store, dict[int, np.nda
     store, _ = library
     q = _allowed_select(filters, listing=True)
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
-        compiled = q.compile(dialect=__import__("sqlalchemy.dialects.sqlite", fromlist=["dialect"]).dialect())
+        compiled = q.compile(dialect=sqlite_dialect())
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
         conn.execute("ANALYZE")
         plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + str(compiled), params))
