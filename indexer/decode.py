@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import threading
-import warnings
 import xml.etree.ElementTree as ET
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from PIL import Image, ImageOps, IptcImagePlugin, UnidentifiedImageError
+from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
+from .decode_budget import DecodeBudget
+from .pixels import decode_peak_bytes, shrink, to_rgb, upright
+from .png_metadata import without_oversize_metadata
+from .regular_file import NotRegularFileError, open_regular_file
 from .scan import FileEntry
+from .warning_guard import ignoring_warnings
 
-# PIL refuses anything above 2x its MAX_IMAGE_PIXELS outright; we say no
-# earlier, and say why, from the header alone, before any pixels are inflated.
-DEFAULT_MAX_PIXELS = 178_956_970
+# Pixels that may be inflated for one image, counted after any decode-time
+# downscaling (a JPEG decodes at 1/8 of its size for free, a PNG or TIFF
+# always at full size). Captioners see at most a few megapixels, so this
+# bounds memory, not quality: a PNG at Pillow's own hard limit (178,956,970
+# pixels) would take 0.7 GB and more. We say no from the header alone,
+# before any pixels are inflated. ``max_pixels`` in config.toml raises it.
+DEFAULT_MAX_PIXELS = 128_000_000
 DEFAULT_MAX_SIDE = 1024
 
 _EXIF_IFD = 0x8769
@@ -45,9 +52,6 @@ _MAX_XMP_BYTES = 4 * 1024 * 1024
 _NS_DC = "{http://purl.org/dc/elements/1.1/}"
 _NS_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-
-
-_warnings_lock = threading.Lock()
 
 
 class DecodeError(Exception):
@@ -80,12 +84,20 @@ def load(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int = DEFAULT_MAX_SIDE,
+    budget: DecodeBudget | None = None,
 ) -> Loaded:
-    """Raise DecodeError with a plain reason for anything that is not a usable image."""
+    """Raise DecodeError with a plain reason for anything that is not a usable image.
+
+    ``budget``, shared by the threads that decode at the same time, bounds the
+    memory their pixels take together; None decodes without waiting.
+    """
     try:
-        with open(entry.path, "rb") as f:
-            st = os.fstat(f.fileno())
+        # Not open(): a name that became a FIFO after the scan would block it for ever.
+        f, st = open_regular_file(entry.path)
+        with f:
             data = f.read()
+    except NotRegularFileError as exc:
+        raise DecodeError(str(exc)) from exc
     except FileNotFoundError as exc:
         raise DecodeError("file disappeared before it could be read") from exc
     except PermissionError as exc:
@@ -99,19 +111,29 @@ def load(
     content_hash = hashlib.sha256(data).hexdigest()
     if content_hash in known_hashes:
         return Loaded(entry, content_hash, None, 0, 0, "", None)
-    return _decode(entry, content_hash, data, max_pixels, max_side)
+    try:
+        return _decode(entry, content_hash, data, max_pixels, max_side, budget)
+    except DecodeError as exc:
+        # Pillow refuses a whole PNG whose text or colour profile inflates too
+        # far (a zip-bomb guard, ValueError); the pixels may be fine without them.
+        if not isinstance(exc.__cause__, ValueError):
+            raise
+        slimmer = without_oversize_metadata(data)
+        if slimmer is None:
+            raise
+        return _decode(entry, content_hash, slimmer, max_pixels, max_side, budget)
 
 
-def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, max_side: int) -> Loaded:
+def _decode(
+    entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, max_side: int, budget: DecodeBudget | None
+) -> Loaded:
     if data[4:8] == b"ftyp":
         _heif_hint()
     try:
-        # catch_warnings swaps process-global state and is not thread-safe;
-        # decoding runs on a pool, so serialise it. Image.open reads only the
-        # header, so the lock is held briefly.
-        with _warnings_lock, warnings.catch_warnings():
-            # We apply our own, explicit limit just below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Image.open reads only the header, so the lock (see warning_guard) is held briefly.
+        # We apply our own, explicit limit just below; a JPEG's header includes its
+        # EXIF, whose damage Pillow warns about ("Corrupt EXIF data"): not our failure.
+        with ignoring_warnings(Image.DecompressionBombWarning, UserWarning):
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"refused as a possible decompression bomb: {exc}") from exc
@@ -121,50 +143,53 @@ def _decode(entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, m
         raise DecodeError(f"corrupt image header: {exc}") from exc
 
     width, height = img.size
-    if width * height > max_pixels:
-        raise DecodeError(
-            f"image is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,} (possible decompression bomb)"
-        )
     fmt = img.format or "unknown"
 
     try:
-        # Inside the try: for PNG (and WebP) getexif() reads the whole file,
-        # since EXIF may follow the pixel data, so a truncated file fails
-        # here and must get the same plain reason as one failing in load().
-        exif = img.getexif()
-        taken_at = _taken_at(exif)
-        # From the opened file, before conversion drops the metadata.
-        embedded = embedded_descriptions(img, exif)
-        if exif.get(_ORIENTATION) in (5, 6, 7, 8):
-            width, height = height, width
         # JPEG can decode at 1/2, 1/4, 1/8 scale for nearly free; models
         # never need more than max_side pixels.
         img.draft("RGB", (max_side, max_side))
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        img = _to_rgb(img)
-        img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+        _check_pixel_limit(img, (width, height), max_pixels)
+        reserved = budget.reserve(decode_peak_bytes(img.mode, img.size)) if budget else nullcontext()
+        with reserved:
+            # Pixels first, outside the warnings lock: for PNG (and WebP)
+            # getexif() would read the whole file anyway, since EXIF may follow
+            # the pixel data. A truncated file fails here, with one reason.
+            img.load()
+            # Damaged EXIF is the user's metadata, not a failure of the photo:
+            # Pillow warns ("Corrupt EXIF data") and reads what it can.
+            with ignoring_warnings(UserWarning):
+                exif = img.getexif()
+                taken_at = _taken_at(exif)
+                # From the opened file, before conversion drops the metadata.
+                embedded = embedded_descriptions(img, exif)
+                orientation = exif.get(_ORIENTATION)
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            # Smaller first, so that turning and converting copy no full-size image.
+            img = to_rgb(upright(shrink(img, max_side), orientation))
+            img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     except OSError as exc:
         raise DecodeError(f"truncated or corrupt image data: {exc}") from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image: {exc}") from exc
-    # Set last: _to_rgb may build a new image that has no info of the original.
+    # Set last: to_rgb may build a new image that has no info of the original.
     img.info[SOURCE_PATH] = entry.path
     img.info[EMBEDDED_DESCRIPTION] = embedded
     return Loaded(entry, content_hash, img, width, height, fmt, taken_at)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        # Transparent areas become white, as a viewer would show them.
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
+def _check_pixel_limit(img: Image.Image, header_size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse, from the header, an image whose decoded pixels would pass ``max_pixels``."""
+    width, height = header_size
+    decoded_width, decoded_height = img.size  # smaller than the header's after a JPEG draft
+    if decoded_width * decoded_height <= max_pixels:
+        return
+    at = "" if img.size == header_size else f", decoded at {decoded_width}x{decoded_height}"
+    raise DecodeError(
+        f"image is {width}x{height} = {width * height:,} pixels{at}, over the limit of "
+        f"{max_pixels:,} (possible decompression bomb; the max_pixels setting raises it)"
+    )
 
 
 def _taken_at(exif: Image.Exif) -> str | None:

@@ -25,7 +25,9 @@ from store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, T
 
 from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, PartialBatch, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
-from .scan import FileEntry, ScanResult, scan
+from .decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
+from .failure_keys import captioner_key, decoder_key
+from .scan import FileEntry, ScanResult, is_utf8, printable_path, scan
 from .sniff import has_image_extension, looks_like_image
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class IndexOptions:
     workers: int = max(1, min(4, os.cpu_count() or 1))
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = DEFAULT_MAX_SIDE
+    #: Bytes of pixels the decode workers may hold at once (see decode_budget).
+    decode_memory: int = DEFAULT_DECODE_MEMORY
     retry_failed: bool = False
     progress: bool | None = None  # None: only when stderr is a terminal
 
@@ -102,7 +106,10 @@ class Indexer:
         self.captioner = captioner
         self.embedder = embedder
         self.options = options
+        self._decode_budget = DecodeBudget(options.decode_memory)
         self._embedder_bound = False
+        self._captioner_key = captioner_key(captioner.name, captioner.model_id)
+        self._decoder_key = decoder_key()
         # Fail before any captioning work, not at the first write.
         store.check_embedder(embedder.name)
 
@@ -125,6 +132,8 @@ class Indexer:
         known = self.store.file_states(abs_roots)
         found = scanner(roots, known_paths=set(known))
         self._sync(found, known, report)
+        unlisted = set(found.unreadable_dirs)
+        self.store.record_unreadable_folders(abs_roots, [(p, e) for p, e in found.errors if p in unlisted])
         report.complete = report.stopped is None
         report.usage = _usage_since(self.captioner, usage_before)
         self.store.flush()
@@ -186,15 +195,25 @@ class Indexer:
             (present if os.path.lexists(path) else vanished).append(path)
         folders = [p for p in present if os.path.isdir(p)]
         files = [p for p in present if not os.path.isdir(p)]
-        known = self.store.file_states_at(files + vanished, folders=folders + vanished)
+        # A name that is not valid UTF-8 cannot be in the index (scan reports
+        # it instead), and asking SQLite about it would fail the whole step.
+        storable = [p for p in files + vanished if is_utf8(p)]
+        known = self.store.file_states_at(storable, folders=[p for p in folders + vanished if is_utf8(p)])
         # Named one by one, a file is indexed only if a folder scan would have
         # taken it: not notes.txt, yes an extension-less JPEG.
         candidates = [p for p in files if p in known or has_image_extension(p) or looks_like_image(Path(p))]
-        found = scan(folders + candidates, known_paths=set(known))
+        # A folder symlink that appeared inside a root must lead inside the library, as in a full scan.
+        library = self.store.library_roots(derive=False) or None
+        found = scan(folders + candidates, known_paths=set(known), within=library)
         keep = accept or (lambda _path: True)
         found.files = [e for e in found.files if keep(e.path)]
         # A file deleted between the listing and its stat is gone, not failed.
-        found.errors = [(p, e) for p, e in found.errors if keep(p) and (p in found.unreadable_dirs or os.path.lexists(p))]
+        # Names that are not UTF-8 are reported in printable form, which is no path on disk.
+        unstorable = {printable_path(p) for p in present if not is_utf8(p)}
+        found.errors = [
+            (p, e) for p, e in found.errors
+            if keep(p) and (p in found.unreadable_dirs or p in unstorable or os.path.lexists(p))
+        ]
         self._sync(found, known, report)
         report.complete = report.stopped is None
         report.usage = _usage_since(self.captioner, usage_before)
@@ -207,30 +226,37 @@ class Indexer:
         Shared by ``index`` (a full scan) and ``update`` (a watcher's paths).
         """
         report.scanned = len(found.files)
+        retry = self.options.retry_failed
+        self._decoder_key = decoder_key()
+        # A failure is final only while what it depended on is unchanged: the
+        # same captioner, the same decoders. NULL (the file had vanished, or a
+        # row from before keys existed) is tried again whenever the file is seen.
+        still_valid = {self._captioner_key, self._decoder_key}
         todo: list[FileEntry] = []
         for entry in found.files:
             state = known.get(entry.path)
             if state and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
-                if state.status == "ok" or not self.options.retry_failed:
+                if state.status == "ok" or (not retry and state.failure_key in still_valid):
                     report.unchanged += 1
                     continue
             todo.append(entry)
         # Files that could not even be stat'ed get a failed row; a folder that
         # could not be listed has no row of its own but is reported all the same.
-        report.failures.extend(found.errors)
-        stat_failures = [FailureRecord(p, 0, 0, err) for p, err in found.errors if p not in found.unreadable_dirs]
-        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures)
+        # Such a file fails the same way on every run: only the first reports it
+        # as this run's failure, later ones list it as still failing.
+        errors = [(p, e) for p, e in found.errors if retry or not _failed_alike(known.get(p), e)]
+        report.failures.extend(errors)
+        stat_failures = [FailureRecord(p, 0, 0, err) for p, err in errors if p not in found.unreadable_dirs]
+        on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
+        gone = [p for p in known if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)]
+        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures, gone=set(gone))
 
-        # Only now forget vanished paths, so that content moved to a new path
-        # is still alive when its new row is written and keeps its captions.
-        # A stopped run may not have reached the new path yet: forget nothing.
+        # Only now forget the other vanished paths, so that content moved to a
+        # new path is still alive when its new row is written and keeps its
+        # captions. A stopped run may not have reached the new path yet:
+        # forget nothing more.
         if report.stopped is None:
-            on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
-            gone = [
-                p for p in known
-                if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)
-            ]
-            report.removed = self.store.remove_paths(gone)
+            report.removed += self.store.remove_paths(gone)
 
     # -- the stages ----------------------------------------------------------
 
@@ -243,6 +269,7 @@ class Indexer:
         *,
         expected: dict[str, str] | None = None,
         update_images: bool = True,
+        gone: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         opts = self.options
         show = sys.stderr.isatty() if opts.progress is None else opts.progress
@@ -270,12 +297,15 @@ class Indexer:
                     report.reused -= 1
                 elif w.content_hash not in captioned_info:
                     msg = "captioning failed for a file with identical content"
-                    pending_failures.append(FailureRecord(w.entry.path, w.entry.size, w.entry.mtime_ns, msg))
+                    pending_failures.append(
+                        FailureRecord(w.entry.path, w.entry.size, w.entry.mtime_ns, msg, self._captioner_key)
+                    )
                     report.failures.append((w.entry.path, msg))
-            self.store.write_batch(
+            report.removed += self.store.write_batch(
                 images=(images + reused) if update_images else [],
                 captions=captions,
                 failures=pending_failures if update_images else [],
+                remove=self._moved_from(reused, gone) if update_images else [],
             )
             report.captioned += len(captions)
             batch, reused, pending_failures, waiting = [], [], [], []
@@ -287,7 +317,7 @@ class Indexer:
             seen += 1
             bar.update(1)
             if isinstance(outcome, DecodeError):
-                pending_failures.append(FailureRecord(entry.path, entry.size, entry.mtime_ns, str(outcome)))
+                pending_failures.append(self._read_failure(entry, str(outcome)))
                 report.failures.append((entry.path, str(outcome)))
             else:
                 report.hashed += 1
@@ -301,7 +331,7 @@ class Indexer:
                     try:
                         outcome = self._load(entry, frozenset())
                     except DecodeError as exc:
-                        pending_failures.append(FailureRecord(entry.path, entry.size, entry.mtime_ns, str(exc)))
+                        pending_failures.append(self._read_failure(entry, str(exc)))
                         report.failures.append((entry.path, str(exc)))
                         continue
                     report.decoded += 1
@@ -357,7 +387,41 @@ class Indexer:
 
     def _load(self, entry: FileEntry, known_hashes: set[str] | frozenset[str]) -> Loaded:
         opts = self.options
-        return load(entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side)
+        return load(
+            entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side, budget=self._decode_budget
+        )
+
+    def _read_failure(self, entry: FileEntry, error: str) -> FailureRecord:
+        """The row of a file that could not be read or decoded.
+
+        A file gone by now failed because it went, not because of what it
+        holds: its failure gets no key, so it is read again wherever and
+        whenever it turns up (a folder renamed while it was being read).
+        """
+        key = self._decoder_key if os.path.lexists(entry.path) else None
+        return FailureRecord(entry.path, entry.size, entry.mtime_ns, error, key)
+
+    def _moved_from(self, reused: list[ImageRecord], gone: set[str] | frozenset[str]) -> list[str]:
+        """Paths of this known content that are gone from disk: where it was
+        moved from. They are forgotten in the transaction that writes the new
+        path, so a kill between the two never leaves one file with two rows.
+
+        A path counts as gone when this run saw it vanish (``gone``), or when
+        its folder is still there without it (a watcher sees the two halves
+        of a move one at a time). A missing folder may be an unmounted drive,
+        whose rows stay until a scan that can see it says otherwise.
+        """
+        if not reused:
+            return []
+        writing = {r.path for r in reused}
+        return [
+            path
+            for paths in self.store.ok_paths_of(r.content_hash for r in reused).values()
+            for path in paths
+            if path not in writing
+            and not os.path.lexists(path)
+            and (path in gone or os.path.isdir(os.path.dirname(path)))
+        ]
 
     def _known_info(self, content_hash: str) -> tuple[int, int, str, str | None] | None:
         return self.store.image_info_by_hash([content_hash]).get(content_hash)
@@ -384,7 +448,8 @@ class Indexer:
                 not_sent.add(item.content_hash)
             else:
                 msg = f"captioner {self.captioner.name} failed: {type(outcome).__name__}: {outcome}"
-                failures.append(FailureRecord(item.entry.path, item.entry.size, item.entry.mtime_ns, msg))
+                e = item.entry
+                failures.append(FailureRecord(e.path, e.size, e.mtime_ns, msg, self._captioner_key))
                 report.failures.append((item.entry.path, msg))
         if not done:
             return [], [], not_sent
@@ -472,6 +537,11 @@ def _take(it: Iterator[FileEntry], n: int) -> Iterable[FileEntry]:
             yield next(it)
         except StopIteration:
             return
+
+
+def _failed_alike(state: FileState | None, error: str) -> bool:
+    """The index already holds this failure for this path."""
+    return state is not None and state.status == "failed" and state.error == error
 
 
 def _inside(path: str, folder: str) -> bool:

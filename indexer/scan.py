@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .regular_file import file_kind
 from .sniff import has_image_extension, looks_like_image
 
 
@@ -37,20 +38,61 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def scan(roots: Iterable[Path], known_paths: frozenset[str] | set[str] = frozenset()) -> ScanResult:
-    """List image files under each root (a folder or a single file)."""
+def scan(
+    roots: Iterable[Path | str],
+    known_paths: frozenset[str] | set[str] = frozenset(),
+    *,
+    within: Iterable[Path | str] | None = None,
+) -> ScanResult:
+    """List image files under each root (a folder or a single file).
+
+    A folder symlink is followed only when its target lies inside ``within``
+    (default: the roots being scanned), both resolved: a link out of the
+    library would index, and so expose, what the user never chose. It is
+    reported as an error instead. With ``within`` given (a watcher passes the
+    library's roots and names changed paths one by one), each root itself
+    must also resolve inside it.
+    """
+    roots = list(roots)
+    allowed = tuple(os.path.realpath(r) for r in (roots if within is None else within))
     result = ScanResult()
     seen_dirs: set[tuple[int, int]] = set()
     for root in roots:
         root_abs = os.path.abspath(root)
-        if os.path.isdir(root_abs):
-            _walk(root_abs, result, seen_dirs, known_paths)
+        is_dir = os.path.isdir(root_abs)
+        if within is not None and _named_outside(root_abs, is_dir, allowed):
+            result.errors.append((printable_path(root_abs), _OUTSIDE if is_dir else _OUTSIDE_FILE))
+        elif is_dir:
+            _walk(root_abs, result, seen_dirs, known_paths, allowed)
         else:
             _add_file(root_abs, result, known_paths, explicit=True)
     return result
 
 
-def _walk(top: str, result: ScanResult, seen_dirs: set[tuple[int, int]], known: frozenset[str] | set[str]) -> None:
+_OUTSIDE = "symlinked folder leads outside the folders being indexed; not indexed"
+_OUTSIDE_FILE = "reached through a symlinked folder that leads outside the folders being indexed; not indexed"
+
+
+def _named_outside(path: str, is_dir: bool, allowed: tuple[str, ...]) -> bool:
+    """A folder, or a file's folder, that resolves outside ``allowed``: only a
+    symlink on the way gets it there. A file symlink whose folder is inside
+    stays allowed, as in a folder walk."""
+    folder = path if is_dir else os.path.dirname(path)
+    return _leads_outside(folder, allowed) and (is_dir or _leads_outside(path, allowed))
+
+
+def _leads_outside(folder: str, allowed: tuple[str, ...]) -> bool:
+    real = os.path.realpath(folder)
+    return not any(real == a or real.startswith(a.rstrip(os.sep) + os.sep) for a in allowed)
+
+
+def _walk(
+    top: str,
+    result: ScanResult,
+    seen_dirs: set[tuple[int, int]],
+    known: frozenset[str] | set[str],
+    allowed: tuple[str, ...],
+) -> None:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -78,7 +120,9 @@ def _walk(top: str, result: ScanResult, seen_dirs: set[tuple[int, int]], known: 
                 is_dir = entry.is_dir()  # follows symlinks
             except OSError:
                 is_dir = False
-            if is_dir:
+            if is_dir and entry.is_symlink() and _leads_outside(entry.path, allowed):
+                result.errors.append((printable_path(entry.path), _OUTSIDE))
+            elif is_dir:
                 subdirs.append(entry.path)
             else:
                 _add_file(entry.path, result, known, explicit=False)
@@ -92,22 +136,27 @@ def _add_file(path: str, result: ScanResult, known: frozenset[str] | set[str], *
     except OSError as exc:
         # A dangling or looping symlink: report it only if it claims to be an image.
         if candidate:
-            result.errors.append((_printable(path), _reason(exc)))
+            result.errors.append((printable_path(path), _reason(exc)))
         return
     if not stat.S_ISREG(st.st_mode):
+        # A FIFO, a device or a socket (or a symlink to one) is never opened:
+        # it could block or never end. One that claims to be an image is
+        # reported, so that `index fifo.jpg` does not say "no images found".
+        if candidate:
+            result.errors.append((printable_path(path), f"not a regular file ({file_kind(st.st_mode)})"))
         return
     if not candidate and not looks_like_image(Path(path)):
         return
-    if not _is_utf8(path):
+    if not is_utf8(path):
         # A name in a legacy encoding (say Latin-1 from an old archive) holds
         # surrogate escapes that SQLite cannot store: written as is, it would
         # fail the whole batch. Record it under a printable form instead.
-        result.errors.append((_printable(path), "file name is not valid UTF-8; rename the file to index it"))
+        result.errors.append((printable_path(path), "file name is not valid UTF-8; rename the file to index it"))
         return
     result.files.append(FileEntry(path, st.st_size, st.st_mtime_ns))
 
 
-def _is_utf8(path: str) -> bool:
+def is_utf8(path: str) -> bool:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
@@ -115,6 +164,6 @@ def _is_utf8(path: str) -> bool:
     return True
 
 
-def _printable(path: str) -> str:
+def printable_path(path: str) -> str:
     """``path`` with undecodable bytes shown as ``\\xNN``: storable, and readable."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

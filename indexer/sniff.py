@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
+
+from .regular_file import open_regular_file
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -37,9 +41,21 @@ def has_image_extension(path: Path | str) -> bool:
 
 
 def looks_like_image(path: Path) -> bool:
-    """True if the file's content says it is an image (reads 32 bytes)."""
+    """True if the file's content says it is an image (reads 32 bytes).
+
+    Only a regular file is opened: opening a FIFO blocks until a writer comes
+    (a watcher would hang for good), and a device can be read forever. The
+    open itself does not block (O_NONBLOCK), and the opened file is checked
+    again, in case something else was put at the path after the stat.
+    """
     try:
-        with open(path, "rb") as f:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        f, _ = open_regular_file(path)
+    except OSError:
+        return False
+    try:
+        with f:
             return sniff_format(f.read(SNIFF_BYTES)) is not None
     except OSError:
         return False

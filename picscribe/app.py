@@ -11,8 +11,8 @@ from store import Store
 from .config import Config
 
 
-def open_store(cfg: Config, *, create: bool = True) -> Store:
-    return Store.open(cfg.home, create=create)
+def open_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Store:
+    return Store.open(cfg.home, create=create, read_only=read_only)
 
 
 def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformerEmbedder:
@@ -45,6 +45,7 @@ def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool
         workers=cfg.workers,
         max_pixels=cfg.max_pixels,
         max_side=cfg.max_side,
+        decode_memory=cfg.decode_memory_mb << 20,
         retry_failed=retry_failed,
     )
     return Indexer(store, choice.captioner, embedder_for(cfg), options)

@@ -10,6 +10,7 @@ from pathlib import Path
 import platformdirs
 
 from indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
+from indexer.decode_budget import DEFAULT_DECODE_MEMORY
 from indexer.watch import DEFAULT_IGNORE
 from search.embedder import DEFAULT_EMBEDDER
 
@@ -49,12 +50,17 @@ class Config:
     embedder: str = DEFAULT_EMBEDDER
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_side: int = DEFAULT_MAX_SIDE
+    #: Megabytes of decoded pixels the decode workers may hold at once.
+    decode_memory_mb: int = DEFAULT_DECODE_MEMORY >> 20
     #: ``watch``: glob patterns for names it leaves alone (matched below each root).
     watch_ignore: tuple[str, ...] = DEFAULT_IGNORE
     #: ``watch``: seconds a file must stay unchanged before it is read.
     watch_debounce: float = 1.0
     #: ``watch``: seconds between rescans that catch missed events (0: only at start).
     watch_reconcile_every: float = 600.0
+    #: More library roots for the UI to serve and index inside, on top of the
+    #: folders ``index`` and ``watch`` recorded in the index.
+    roots: tuple[str, ...] = ()
 
     @property
     def cache_dir(self) -> Path:
@@ -88,9 +94,18 @@ def load_config(home: Path | None = None, **overrides: object) -> Config:
     env_values = {k: os.environ[v] for k, v in _ENV.items() if os.environ.get(v) or (k == "vlm" and v in os.environ)}
     cfg = replace(cfg, **env_values)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    cfg = replace(cfg, roots=_roots(cfg.roots, home))
     if cfg.batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, not {cfg.batch_size}")
+    if cfg.decode_memory_mb < 1:
+        raise ConfigError(f"decode_memory_mb must be at least 1, not {cfg.decode_memory_mb}")
     return cfg
+
+
+def _roots(value: object, home: Path) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(r, str) and r for r in value):
+        raise ConfigError(f"{home / CONFIG_FILE}: roots must be a list of folder paths, not {value!r}")
+    return tuple(os.path.abspath(os.path.expanduser(r)) for r in value)
 
 
 def _read_file(path: Path) -> dict[str, object]:

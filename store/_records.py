@@ -33,6 +33,9 @@ class FileState:
     mtime_ns: int
     status: str
     content_hash: str | None
+    #: For a failed row: its error, and what the failure depended on (see FailureRecord).
+    error: str | None = None
+    failure_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class FailureRecord:
     size: int
     mtime_ns: int
     error: str
+    #: What the failure depended on, e.g. the captioner that failed or the
+    #: decoder environment. A later run with a different key tries the file
+    #: again; None means try again whenever the file is seen (it had vanished).
+    failure_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,8 @@ class StoreStatus:
     active_model: str | None
     embedder: str | None
     generation: int
+    #: (folder, why) for folders the last scan of their root could not list.
+    unreadable_folders: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ images = Table(
     Column("status", Text, nullable=False),
     Column("error", Text),
     Column("indexed_at", Text, nullable=False),
+    Column("failure_key", Text),
 )
 
 captions = Table(

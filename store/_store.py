@@ -9,9 +9,15 @@ SQLite. A kill -9 at any point therefore loses nothing that was committed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sqlite3
+import stat
 import threading
+import time
+import urllib.parse
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +27,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, Engine, Text, create_engine, event, func, literal, literal_column, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
+from . import _roots
 from . import _schema as t
 from ._migrations import SCHEMA_VERSION, WHEN_SQL, migrate
 from ._records import (
@@ -36,7 +44,7 @@ from ._records import (
     StoreStatus,
 )
 from ._keyword import KeywordIndex
-from ._vector_index import CorruptIndexFile, IndexHeader, VectorIndex
+from ._vector_index import CorruptIndexFile, IndexHeader, VectorIndex, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,10 @@ VECTORS_NAME = "vectors.faiss"
 # Only the short caption is what search ranks by; other tasks (detailed,
 # alt text) are stored but not indexed.
 SEARCH_TASK = "caption"
+#: os.access by the effective uid where the platform can (as after seteuid).
+_EFFECTIVE_IDS = os.access in os.supports_effective_ids
+#: Meta key: JSON list of {"path", "error"} for folders the last scans could not list.
+_UNREADABLE_FOLDERS = "unreadable_folders"
 # SQLite caps bound parameters per statement; stay well below it.
 _CHUNK = 500
 
@@ -62,6 +74,14 @@ class StoreError(RuntimeError):
     """A problem with the index itself (not with one image)."""
 
 
+class StoreFull(StoreError):
+    """The disk (or the database's size limit) is full; the transaction was rolled back."""
+
+
+def _is_disk_full(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_FULL"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -69,6 +89,7 @@ def _now() -> str:
 #: Image columns in the order _UPSERT_IMAGE binds them.
 _IMAGE_COLUMNS = (
     "path", "content_hash", "size", "mtime_ns", "width", "height", "format", "taken_at", "status", "error", "indexed_at",
+    "failure_key",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))})"
@@ -110,8 +131,51 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
         yield items[i : i + size]
 
 
-def _make_engine(db_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{db_path}")
+def _read_only_connector(db_path: Path):  # type: ignore[no-untyped-def]
+    """A DB-API connect function that opens ``db_path`` read-only (SQLite ``mode=ro``).
+
+    A WAL database needs its -shm file to be read. When there is none and
+    none can be made (a read-only home) the database was closed cleanly, with
+    everything checkpointed into the main file and no WAL left, so it is
+    opened ``immutable`` instead: no -shm and no locks. A WAL file without a
+    -shm means a writer died mid-way; that is refused rather than misread.
+    """
+    uri = "file:" + urllib.parse.quote(str(db_path)) + "?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = Path(f"{db_path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+
+    return connect
+
+
+def _remove_wal_files(db_path: Path) -> None:
+    """Leave the home as a reader found it: let SQLite remove the -wal and
+    -shm files a read-only connection made. SQLite does that when the last
+    connection closes, and only then, so a writer that is still open keeps
+    them; the WAL is empty unless such a writer committed meanwhile, so this
+    writes nothing of the reader's own."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error as exc:
+        log.debug("could not tidy the WAL files of %s: %s", db_path, exc)
+
+
+def _make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
+    if read_only:
+        # The URL still names the file, so SQLAlchemy pools as for any file database.
+        engine = create_engine(f"sqlite:///{db_path}", creator=_read_only_connector(db_path))
+    else:
+        engine = create_engine(f"sqlite:///{db_path}")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -123,7 +187,7 @@ def _make_engine(db_path: Path) -> Engine:
         # A database from a newer picscribe is refused by migrate(); leave it
         # exactly as it is, and switching its journal mode would be a write.
         (version,) = cur.execute("PRAGMA user_version").fetchone()
-        if version <= SCHEMA_VERSION:
+        if version <= SCHEMA_VERSION and not read_only:
             cur.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable against process crashes in WAL mode; only an OS
         # crash or power loss can drop the last transactions.
@@ -148,9 +212,12 @@ def _make_engine(db_path: Path) -> Engine:
 class Store:
     """Open with ``Store.open(home)``; close with ``close()`` or a ``with`` block."""
 
-    def __init__(self, home: Path, engine: Engine) -> None:
+    def __init__(self, home: Path, engine: Engine, *, read_only: bool = False) -> None:
         self.home = home
         self._engine = engine
+        #: Opened for reading only (``Store.open(read_only=True)``): SQLite is never written.
+        self.read_only = read_only
+        self._tidy_wal_on_close = False
         self._vectors_path = home / VECTORS_NAME
         self._lock = threading.RLock()
         self._vindex: VectorIndex | None = None
@@ -161,11 +228,22 @@ class Store:
     # -- lifecycle ---------------------------------------------------------
 
     @classmethod
-    def open(cls, home: Path | str, *, create: bool = True) -> Store:
+    def open(cls, home: Path | str, *, create: bool = True, read_only: bool = False) -> Store:
+        """Open (or, with ``create``, make) the index at ``home``.
+
+        ``read_only``: for commands that only read (status, search). No write
+        transaction is taken, so they work on a read-only home and never wait
+        for a writer's lock. Only an index from an older picscribe, which
+        needs migrating first, is opened for writing after all.
+        """
         home = Path(home).expanduser().absolute()
         db_path = home / DB_NAME
         if home.exists() and not home.is_dir():
             raise StoreError(f"{home}: is not a directory")
+        if read_only and db_path.exists():
+            store = cls._open_read_only(home, db_path)
+            if store is not None:
+                return store
         if not db_path.exists():
             if not create:
                 raise StoreError(f"no index at {home}; run `picscribe index PATH` first")
@@ -182,12 +260,37 @@ class Store:
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"{db_path}: cannot open index: {exc}") from exc
+        remove_stale_temp_files(home / VECTORS_NAME)
         return cls(home, engine)
+
+    @classmethod
+    def _open_read_only(cls, home: Path, db_path: Path) -> Store | None:
+        """The index opened read-only; None if its schema is not this version's (migrate() decides)."""
+        # A read-only connection makes the -wal and -shm files of a database
+        # that had none, and cannot remove them when it closes.
+        tidy_wal = not any(Path(f"{db_path}{s}").exists() for s in ("-wal", "-shm"))
+        engine = _make_engine(db_path, read_only=True)
+        try:
+            with engine.connect() as conn:
+                version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+        except Exception as exc:
+            engine.dispose()
+            raise StoreError(f"{db_path}: cannot open index: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            engine.dispose()
+            if tidy_wal:
+                _remove_wal_files(db_path)
+            return None
+        store = cls(home, engine, read_only=True)
+        store._tidy_wal_on_close = tidy_wal
+        return store
 
     def close(self) -> None:
         self.flush()
         self._engine.dispose()
         self._keywords.close()
+        if self._tidy_wal_on_close:
+            _remove_wal_files(self.home / DB_NAME)
 
     def __enter__(self) -> Store:
         return self
@@ -202,8 +305,20 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._engine.connect().execution_options(write=True) as conn, conn.begin():
-            yield conn
+        if self.read_only:
+            raise StoreError(f"{self.home}: the index was opened read-only")
+        try:
+            with self._engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            # SQLite rolled the transaction back: what was committed before
+            # stands, and an incremental run picks up where this one stopped.
+            if _is_disk_full(exc):
+                raise StoreFull(
+                    f"{self.home}: the disk is full (SQLite: {exc.orig}); nothing committed was lost. "
+                    "Free some space and run the same command again to continue."
+                ) from exc
+            raise
 
     # -- meta --------------------------------------------------------------
 
@@ -260,12 +375,10 @@ class Store:
     def file_states(self, roots: Iterable[str]) -> dict[str, FileState]:
         """Known files under any of ``roots`` (absolute directories or files)."""
         out: dict[str, FileState] = {}
-        cols = (t.images.c.path, t.images.c.size, t.images.c.mtime_ns, t.images.c.status, t.images.c.content_hash)
         with self._read() as conn:
             for root in roots:
-                rows = conn.execute(select(*cols).where(_under(t.images.c.path, root)))
-                for path, size, mtime_ns, status, h in rows:
-                    out[path] = FileState(size, mtime_ns, status, h)
+                for row in conn.execute(select(*_FILE_STATE_COLUMNS).where(_under(t.images.c.path, root))):
+                    out[row[0]] = FileState(*row[1:])
         return out
 
     def hashes_with_caption(self, captioner: str, model_id: str) -> set[str]:
@@ -296,6 +409,15 @@ class Store:
                     out[h] = (w, hh, fmt, taken)
         return out
 
+    def ok_paths_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """Every path indexed ok with each of ``hashes``."""
+        out: dict[str, list[str]] = {}
+        sql = f"SELECT content_hash, path FROM images WHERE content_hash IN {_EACH} AND status = 'ok' ORDER BY path"
+        with self._read() as conn:
+            for h, path in _fetch(conn, sql, _json(sorted(set(hashes)))):
+                out.setdefault(h, []).append(path)
+        return out
+
     def paths_by_hash(self) -> dict[str, str]:
         """One indexed path for each distinct content, for re-captioning."""
         with self._read() as conn:
@@ -318,10 +440,16 @@ class Store:
         images: Sequence[ImageRecord] = (),
         captions: Sequence[CaptionRecord] = (),
         failures: Sequence[FailureRecord] = (),
-    ) -> None:
-        """Record one batch in a single transaction: all of it or none of it."""
-        if not (images or captions or failures):
-            return
+        remove: Sequence[str] = (),
+    ) -> int:
+        """Record one batch in a single transaction: all of it or none of it.
+
+        ``remove`` are paths to forget in that same transaction: the old path
+        of content written here at its new path, so that no moment (and no
+        kill -9) sees one file under two rows. Returns how many rows went.
+        """
+        if not (images or captions or failures or remove):
+            return 0
         embedder = self.embedder_name
         if captions and embedder is None:
             raise StoreError("bind_embedder() must be called before writing captions")
@@ -329,7 +457,10 @@ class Store:
         with self._lock:
             with self._write() as conn:
                 paths = [r.path for r in images] + [r.path for r in failures]
-                affected = self._hashes_at_paths(conn, paths)
+                affected = self._hashes_at_paths(conn, paths + list(remove))
+                removed = 0
+                for chunk in _chunks(list(remove)):
+                    removed += conn.execute(t.images.delete().where(t.images.c.path.in_(chunk))).rowcount
                 # One executemany per statement, not one statement per row:
                 # building a SQLAlchemy statement per row cost ~2.5 ms/row
                 # (400 rows/s); SQLite itself needed a tenth of that.
@@ -339,7 +470,7 @@ class Store:
                         dict(
                             path=rec.path, content_hash=None, size=rec.size, mtime_ns=rec.mtime_ns,
                             width=None, height=None, format=None, taken_at=None,
-                            status="failed", error=rec.error, indexed_at=now,
+                            status="failed", error=rec.error, indexed_at=now, failure_key=rec.failure_key,
                         )
                         for rec in failures
                     ],
@@ -350,7 +481,7 @@ class Store:
                         dict(
                             path=rec.path, content_hash=rec.content_hash, size=rec.size, mtime_ns=rec.mtime_ns,
                             width=rec.width, height=rec.height, format=rec.format, taken_at=rec.taken_at,
-                            status="ok", error=None, indexed_at=now,
+                            status="ok", error=None, indexed_at=now, failure_key=None,
                         )
                         for rec in images
                     ],
@@ -360,6 +491,7 @@ class Store:
                 affected.update(cap.content_hash for cap in captions)
                 delta = self._commit_current(conn, affected, rewritten)
             self._apply_delta(delta)
+        return removed
 
     def remove_paths(self, paths: Sequence[str]) -> int:
         """Forget files that are gone from disk. Returns how many rows went."""
@@ -383,14 +515,14 @@ class Store:
         every row of a large library.
         """
         out: dict[str, FileState] = {}
-        cols = (t.images.c.path, t.images.c.size, t.images.c.mtime_ns, t.images.c.status, t.images.c.content_hash)
+        cols = _FILE_STATE_COLUMNS
         with self._read() as conn:
             for chunk in _chunks(list(dict.fromkeys(paths))):
-                for path, size, mtime_ns, status, h in conn.execute(select(*cols).where(t.images.c.path.in_(chunk))):
-                    out[path] = FileState(size, mtime_ns, status, h)
+                for row in conn.execute(select(*cols).where(t.images.c.path.in_(chunk))):
+                    out[row[0]] = FileState(*row[1:])
             for folder in dict.fromkeys(folders):
-                for path, size, mtime_ns, status, h in conn.execute(select(*cols).where(_inside_folder(t.images.c.path, folder))):
-                    out[path] = FileState(size, mtime_ns, status, h)
+                for row in conn.execute(select(*cols).where(_inside_folder(t.images.c.path, folder))):
+                    out[row[0]] = FileState(*row[1:])
         return out
 
     def move_paths(self, moves: Sequence[tuple[str, str]]) -> int:
@@ -399,7 +531,11 @@ class Store:
         Each (old, new) pair is a renamed file or a renamed folder (every row
         inside it moves). Nothing is read from disk and no caption changes:
         captions belong to content, not to paths. A row already at the new
-        path was overwritten on disk, so it goes. Returns how many rows moved.
+        path was overwritten on disk, so it goes. Only ok rows move: a failure
+        belongs to the old path and to the moment it happened (often "file
+        disappeared", the move itself), so it is dropped and the file is read
+        afresh at its new path. All moves commit in one transaction. Returns
+        how many rows moved.
         """
         if not moves:
             return 0
@@ -416,6 +552,7 @@ class Store:
                     if has_file:
                         affected |= self._hashes_at_paths(conn, [new])
                         conn.execute(images.delete().where(images.c.path == new))
+                        conn.execute(images.delete().where(images.c.path == old, images.c.status != "ok"))
                         moved += conn.execute(images.update().where(images.c.path == old).values(path=new)).rowcount
                         continue
                     under_old = _inside_folder(images.c.path, old)
@@ -426,6 +563,7 @@ class Store:
                         r[0] for r in conn.execute(select(images.c.content_hash).where(clash, images.c.content_hash.is_not(None)))
                     )
                     conn.execute(images.delete().where(clash))
+                    conn.execute(images.delete().where(under_old, images.c.status != "ok"))
                     new_path = literal(new, Text).concat(func.substr(images.c.path, len(old) + 1))
                     moved += conn.execute(images.update().where(under_old).values(path=new_path)).rowcount
                 delta = self._commit_current(conn, affected)
@@ -651,7 +789,9 @@ class Store:
                     log.info("rebuilding vector index from SQLite: %s", reason)
                     loaded = self._build_from_sqlite(conn, embedder, dim)
                     self._vindex, self._vindex_generation = loaded, generation
-                    self._save_vectors(generation, embedder)
+                    if self._may_write_cache():
+                        self._move_aside_unusable_vectors_file()
+                        self._save_vectors(generation, embedder)
                 else:
                     self._vindex, self._vindex_generation = loaded, generation
             return loaded
@@ -665,6 +805,8 @@ class Store:
             return None, "no vectors file"
         except CorruptIndexFile as exc:
             return None, str(exc)
+        except OSError as exc:  # unreadable, a directory, ...: a cache, so rebuild it
+            return None, f"cannot read {self._vectors_path}: {exc.strerror or exc}"
         if header.generation != generation:
             return None, f"file is at generation {header.generation}, SQLite at {generation}"
         if header.count != expected or header.embedder != embedder:
@@ -672,6 +814,30 @@ class Store:
         if vi.needs_rebuild():
             return None, f"a {header.spec.kind} index does not fit {header.count} vectors"
         return vi, ""
+
+    def _may_write_cache(self) -> bool:
+        """Whether to write the FAISS cache. A read-only store still refreshes
+        it where it can: it is derived data, replaced atomically, and a stale
+        one would otherwise be rebuilt from SQLite by every search."""
+        return not self.read_only or os.access(self.home, os.W_OK | os.X_OK, effective_ids=_EFFECTIVE_IDS)
+
+    def _move_aside_unusable_vectors_file(self) -> None:
+        """A directory or FIFO (anything but a file or a link) where the cache
+        belongs would make every save fail: rename it out of the way, keeping
+        whatever it holds for the user to look at."""
+        try:
+            mode = os.lstat(self._vectors_path).st_mode
+        except OSError:
+            return
+        if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+            return  # os.replace overwrites these
+        aside = self._vectors_path.with_name(f"{VECTORS_NAME}.unusable-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.rename(self._vectors_path, aside)
+        except OSError as exc:
+            log.warning("%s is not a file and cannot be moved aside (%s)", self._vectors_path, exc.strerror or exc)
+            return
+        log.warning("%s was not a file; moved it to %s and rebuilt the index from SQLite", self._vectors_path, aside)
 
     @staticmethod
     def _searchable_count(conn: Connection, embedder: str) -> int:
@@ -982,7 +1148,29 @@ class Store:
                 active_model=self._get_meta(conn, "active_model"),
                 embedder=embedder,
                 generation=self._generation(conn),
+                unreadable_folders=[
+                    (e["path"], e["error"]) for e in json.loads(self._get_meta(conn, _UNREADABLE_FOLDERS) or "[]")
+                ],
             )
+
+    def record_unreadable_folders(self, roots: Iterable[str], folders: Iterable[tuple[str, str]]) -> None:
+        """Remember the (folder, why) that a scan of ``roots`` could not list,
+        replacing what earlier scans of those roots found, so that ``status``
+        still shows them after the run's own output is gone. Folders under
+        other roots are kept: indexing one root says nothing about another."""
+        prefixes = [r.rstrip("/") + "/" for r in roots]
+
+        def scanned(path: str) -> bool:
+            return any((path + "/").startswith(p) for p in prefixes)
+
+        with self._lock, self._write() as conn:
+            before = json.loads(self._get_meta(conn, _UNREADABLE_FOLDERS) or "[]")
+            after = [e for e in before if not scanned(e["path"])]
+            after += [{"path": p, "error": e} for p, e in dict(folders).items()]
+            after.sort(key=lambda e: e["path"])
+            if after != before:
+                # ASCII JSON: a folder name that is not UTF-8 (surrogate escapes) stays storable.
+                self._set_meta(conn, _UNREADABLE_FOLDERS, json.dumps(after))
 
     def failed_paths_under(self, roots: Iterable[str]) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -993,6 +1181,43 @@ class Store:
                 )
                 out.extend((p, e or "") for p, e in conn.execute(q))
         return sorted(out)
+
+    # -- library roots (what the UI may serve; see _roots.py) ----------------
+
+    def library_roots(self, *, derive: bool = True) -> tuple[str, ...]:
+        """The folders (or files) the user indexed or watched, outermost only.
+
+        An index from before roots were recorded answers with the outermost
+        folders holding its images (``derive``; otherwise with none), until
+        the next ``add_library_roots`` records them for good.
+        """
+        with self._read() as conn:
+            if not derive:
+                return _roots.decode(self._get_meta(conn, _roots.META_KEY)) or ()
+            return self._library_roots(conn)
+
+    def add_library_roots(self, roots: Iterable[str]) -> tuple[str, ...]:
+        """Record ``roots`` (made absolute) as part of the library; returns the new list."""
+        new = _roots.normalised(roots)
+        with self._write() as conn:
+            merged = _roots.outermost([*self._library_roots(conn), *new])
+            if merged != _roots.decode(self._get_meta(conn, _roots.META_KEY)):
+                self._set_meta(conn, _roots.META_KEY, _roots.encode(merged))
+        return merged
+
+    def _library_roots(self, conn: Connection) -> tuple[str, ...]:
+        recorded = _roots.decode(self._get_meta(conn, _roots.META_KEY))
+        if recorded is not None:
+            return recorded
+        paths = conn.execute(select(t.images.c.path).where(t.images.c.status == "ok")).scalars()
+        return _roots.derived_from_images(paths)
+
+
+#: A path, then FileState's fields in order.
+_FILE_STATE_COLUMNS = (
+    t.images.c.path, t.images.c.size, t.images.c.mtime_ns, t.images.c.status, t.images.c.content_hash,
+    t.images.c.error, t.images.c.failure_key,
+)
 
 
 def _under(column, root: str):  # type: ignore[no-untyped-def]

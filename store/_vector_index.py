@@ -27,8 +27,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -37,6 +39,8 @@ from typing import BinaryIO
 
 import faiss
 import numpy as np
+
+from ._umask import process_umask
 
 _MAGIC = b"PSFAISS1"
 
@@ -266,8 +270,12 @@ class VectorIndex:
                 "spec": asdict(self.spec),
             }
         ).encode()
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        # The writer's pid in the name lets a later open tell a temp file
+        # being written from one left by a killed save (remove_stale_temp_files).
+        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         try:
+            # mkstemp makes it 0600; the cache is as readable as the database it derives from.
+            os.fchmod(fd, 0o666 & ~process_umask())
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC + struct.pack("<I", len(meta)) + meta)
                 f.write(memoryview(payload))
@@ -285,7 +293,7 @@ class VectorIndex:
         The payload is checksummed in chunks and then read by FAISS straight
         from the file, so loading holds one copy of the index in memory.
         """
-        with open(path, "rb") as f:
+        with _open_regular(path) as f:
             head = f.read(len(_MAGIC) + 4)
             if not head.startswith(_MAGIC) or len(head) < len(_MAGIC) + 4:
                 raise CorruptIndexFile(f"{path}: not a picscribe vector index")
@@ -317,6 +325,69 @@ class VectorIndex:
         if spec.kind != "flat" and index.nlist != spec.nlist:
             raise CorruptIndexFile(f"{path}: header does not match contents")
         return cls(header.dim, spec, index), header
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file.
+
+    O_NONBLOCK: a FIFO in its place would block open() until a writer came,
+    hanging every search; a directory or device is no index either.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CorruptIndexFile(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+#: A temp file this much older than now is abandoned whoever wrote it: a save
+#: writes continuously and takes seconds even at a million vectors.
+STALE_TEMP_SECONDS = 3600.0
+
+
+def remove_stale_temp_files(path: Path, *, now: float | None = None) -> list[Path]:
+    """Delete temp files of ``path`` left by saves that were killed; returns those deleted.
+
+    A temp file is stale when the pid in its name is not a live process on
+    this machine, or when it is over an hour old (a name without a pid, from
+    an older picscribe, or a pid that was reused). An age limit alone would
+    leave each kill's file (as large as the index) for an hour; a pid check
+    alone would keep a file forever once its pid is reused. A live writer's
+    file is young and its pid alive, so it is left alone; should a writer
+    in another pid namespace lose its file, its save fails with an OSError,
+    which the store reports as "rebuilt next time", and nothing is lost.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
+        pid_part = tmp.name[len(path.name) + 1 :].split(".", 1)[0]
+        try:
+            st = tmp.lstat()
+        except OSError:
+            continue  # renamed into place or removed meanwhile
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        old = now - st.st_mtime > STALE_TEMP_SECONDS
+        if old or (pid_part.isdigit() and not _pid_alive(int(pid_part))):
+            try:
+                tmp.unlink()
+            except OSError:
+                continue
+            removed.append(tmp)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def _empty(dim: int, spec: IndexSpec) -> faiss.Index:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from click.testing import CliRunner, Result
@@ -28,7 +31,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: P
     home = tmp_path / "home"
     monkeypatch.setenv("PICSCRIBE_HOME", str(home))
     monkeypatch.setenv("PICSCRIBE_CACHE", str(model_cache))
-    for var in ("PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_DEVICE", "PICSCRIBE_EMBEDDER"):
+    for var in (
+        "PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_DEVICE", "PICSCRIBE_EMBEDDER",
+        "PICSCRIBE_ROOTS", "PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE",
+    ):
         monkeypatch.delenv(var, raising=False)
     # A test that reaches for a hub fails fast instead of hanging.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -67,3 +73,19 @@ def run() -> Run:
 def index_json(run: Run, *args: str) -> tuple[int, dict]:
     result = run("index", *args, "--captioner", "fake", "--json")
     return result.exit_code, json.loads(result.stdout)
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Turn a hang (a FIFO opened, a symlink loop walked forever) into a test failure."""
+
+    def boom(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still running after {seconds}s")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

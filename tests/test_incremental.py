@@ -147,9 +147,9 @@ def test_moving_a_whole_folder_is_written_in_bounded_transactions(
         sizes: list[int] = []
         real_write = store.write_batch
 
-        def spy(images=(), captions=(), failures=()):  # type: ignore[no-untyped-def]
+        def spy(images=(), captions=(), failures=(), remove=()):  # type: ignore[no-untyped-def]
             sizes.append(len(images) + len(failures))
-            return real_write(images=images, captions=captions, failures=failures)
+            return real_write(images=images, captions=captions, failures=failures, remove=remove)
 
         monkeypatch.setattr(store, "write_batch", spy)
         report = Indexer(store, FakeCaptioner(), embedder).index([photos.parent])

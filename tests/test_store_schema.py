@@ -155,9 +155,38 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
     assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+def _downgrade_to_version_4(db: Path) -> None:
+    """Turn a current index into what release 4 wrote: failed rows without a failure_key."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("ALTER TABLE images DROP COLUMN failure_key")
+        conn.execute("PRAGMA user_version = 4")
+        conn.commit()
+
+
+def test_migration_5_adds_failure_key_and_keeps_rows(tmp_path: Path) -> None:
+    from store import FailureRecord
+
+    home = tmp_path / "v4"
+    with Store.open(home) as store:
+        store.write_batch(failures=[FailureRecord("/p/bad.jpg", 10, 1, "not an image", "decoder:x")])
+    db = home / DB_NAME
+    _downgrade_to_version_4(db)
+    assert "failure_key" not in {row[1] for row in _sql(db, "PRAGMA table_info(images)")}
+
+    with Store.open(home) as store:
+        state = store.file_states(["/p"])["/p/bad.jpg"]
+    # A failure from before keys existed has none: the next run tries it once more.
+    assert (state.status, state.error, state.failure_key) == ("failed", "not an image", None)
+    assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    _assert_matches_schema(db)
+    assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
+
+
 def _downgrade_to_version_1(db: Path) -> None:
     """Turn a current index into what release 1 wrote: no objects table and
-    a keyword index without the objects column (nor version 3's indexes)."""
+    a keyword index without the objects column (nor version 3's indexes, nor
+    version 5's failure_key)."""
+    _downgrade_to_version_4(db)
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT rowid, caption, tags, ocr FROM search_text").fetchall()
         conn.execute("DROP INDEX ix_images_when")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from search import Retriever, SentenceTransformerEmbedder
 from store import Store, StoreError
 from ui.editing import save_human_caption
 from ui.exif import read_exif
-from ui.safe_paths import indexed_roots, servable
+from ui.pictures import picture
+from ui.safe_paths import resolved_roots, servable
 from ui.services import Services
 from ui.settings import UiSettings
 from ui.status_view import describe_watcher
@@ -41,9 +43,11 @@ def services(run: Run, library: Path, home: Path) -> Services:
 # -- path safety ---------------------------------------------------------------
 
 
-def test_roots_are_the_outermost_indexed_folders(tmp_path: Path) -> None:
-    paths = [f"{tmp_path}/p/a/1.jpg", f"{tmp_path}/p/a/b/2.jpg", f"{tmp_path}/q/3.jpg", f"{tmp_path}/p/4.jpg"]
-    assert indexed_roots(paths) == (f"{tmp_path}/p", f"{tmp_path}/q")
+def test_roots_are_resolved_and_outermost(tmp_path: Path) -> None:
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    roots = [f"{tmp_path}/link/sub", f"{tmp_path}/q", f"{tmp_path}/real"]
+    assert resolved_roots(roots) == (f"{tmp_path}/q", f"{tmp_path}/real")
 
 
 def test_an_indexed_image_is_served(services: Services, library: Path) -> None:
@@ -83,7 +87,7 @@ def test_a_symlink_out_of_a_root_gets_nothing(run: Run, library: Path, tmp_path:
         link = str(library / "a" / "link.png")
         paths = store.ok_paths()
         assert link in paths  # the scanner followed it: only the UI's check stands in the way
-        roots = indexed_roots(paths)
+        roots = resolved_roots(store.library_roots())
         assert servable(link, roots, set(paths)) is None
         assert servable(str(library / "a" / "red.png"), roots, set(paths)) is not None
 
@@ -116,6 +120,20 @@ def test_a_broken_photo_has_no_thumbnail(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xd8 not really")
     cache = ThumbnailCache(tmp_path / "thumbs")
     assert cache.get(str(bad)) is None and cache.get(str(tmp_path / "gone.jpg")) is None
+
+
+def test_a_decoder_failure_of_any_kind_shows_as_no_picture(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class Surprised(ThumbnailCache):
+        """A decoder plugin raising what nobody listed (Pillow has raised struct.error, EOFError, IndexError)."""
+
+        def get(self, path: str) -> Path | None:
+            raise struct.error(f"unpack requires a buffer of 4 bytes ({path})")
+
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (32, 32)).save(photo)
+    assert picture(Surprised(tmp_path / "thumbs"), str(photo)) is None
+    assert "unpack requires a buffer" in caplog.text  # the server's log keeps the cause; the page does not
+    assert picture(ThumbnailCache(tmp_path / "thumbs"), str(photo)) is not None
 
 
 # -- EXIF ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -104,8 +105,9 @@ def test_thumbnails_are_cached_on_disk_not_redecoded(
     real_open = Image.open
 
     def counting_open(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if str(fp).startswith(str(indexed)):
-            opened.append(str(fp))
+        path = str(getattr(fp, "name", fp))  # thumbnails open a checked file object, not the path
+        if path.startswith(str(indexed)):
+            opened.append(path)
         return real_open(fp, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", counting_open)
@@ -222,14 +224,14 @@ def test_status_counts_failures_and_watcher(indexed: Path, run: Run) -> None:
     assert any(m.value == "**watcher\\: never run**" for m in at.markdown), [m.value for m in at.markdown]
 
 
-def test_status_index_button_indexes_a_folder_with_progress(indexed: Path, tmp_path: Path) -> None:
-    more = tmp_path / "more"
+def test_status_index_button_indexes_a_folder_with_progress(indexed: Path) -> None:
+    more = indexed / "more"
     more.mkdir()
     for i in range(20):
         Image.new("RGB", (32, 32), (10 * i, 100, 200)).save(more / f"m{i:02}.png")
     at = _app(view="status")
     at.text_input(key="index-folder").input(str(more))
-    at.text_input(key="index-captioner").input("fake")
+    at.selectbox(key="index-captioner").set_value("fake")
     at.button[[b.label for b in at.button].index("Index folder")].click().run()
     _no_errors(at)
     assert at.success[0].value.startswith("20 captioned")
@@ -238,9 +240,12 @@ def test_status_index_button_indexes_a_folder_with_progress(indexed: Path, tmp_p
     assert {m.label: m.value for m in at.metric}["Images"] == "24"
 
 
-def test_status_reindex_button_switches_search_to_the_new_captioner(indexed: Path) -> None:
+def test_status_reindex_button_switches_search_to_the_new_captioner(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICSCRIBE_CAPTIONER", "fake:v2")  # the configured captioner is the first choice
     at = _app(view="status")
-    at.text_input(key="index-captioner").input("fake:v2")
+    assert at.selectbox(key="index-captioner").value == "fake:v2"
     at.button[[b.label for b in at.button].index("Re-index all with this captioner")].click().run()
     _no_errors(at)
     assert at.success[0].value == "4 captioned, 0 failed; search now uses it."
@@ -248,17 +253,109 @@ def test_status_reindex_button_switches_search_to_the_new_captioner(indexed: Pat
     assert at.table[0].value.to_dict("records") == [{"captioner": "fake", "model": "fake-v2", "images": 4}]
 
 
-def test_status_index_button_makes_the_first_index(home: Path, library: Path) -> None:
+def test_status_index_button_makes_the_first_index(
+    home: Path, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No index yet, so no recorded roots: config.toml's roots (handed over by `picscribe ui`) say where.
+    monkeypatch.setenv("PICSCRIBE_ROOTS", json.dumps([str(library)]))
     at = _app(view="status")
     assert "No index yet" in at.info[0].value
     at.text_input(key="index-folder").input(str(library))
-    at.text_input(key="index-captioner").input("fake")
+    at.selectbox(key="index-captioner").set_value("fake")
     at.button[[b.label for b in at.button].index("Index folder")].click().run()
     _no_errors(at)
     assert at.success[0].value.startswith("4 captioned")
     at.query_params["view"] = "search"
     at.run()
     assert _shown(_search(at, "mostly green"))[0] == "green.png"
+
+
+def _outside_folder(tmp_path: Path) -> Path:
+    """A folder nobody added to the library, holding a photo a browser must never get."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(outside / "secret.png")
+    return outside
+
+
+def _index_from_status_page(at: AppTest, folder: Path) -> AppTest:
+    at.text_input(key="index-folder").input(str(folder))
+    at.selectbox(key="index-captioner").set_value("fake")
+    at.button[[b.label for b in at.button].index("Index folder")].click().run()
+    _no_errors(at)
+    return at
+
+
+def test_status_index_button_refuses_a_folder_outside_the_library(indexed: Path, tmp_path: Path, home: Path) -> None:
+    outside = _outside_folder(tmp_path)
+    at = _index_from_status_page(_app(view="status"), outside)
+    assert "outside the library" in at.error[0].value and "--allow-index-anywhere" in at.error[0].value
+    assert not at.success
+    with Store.open(home, create=False) as store:
+        assert not [p for p in store.ok_paths() if p.startswith(str(outside))]
+        assert store.library_roots() == (str(indexed),)
+    secret = _app(image=str(outside / "secret.png"))
+    assert secret.error[0].value == "This image is not in the index." and not secret.get("image")
+
+
+def test_status_index_button_refuses_a_symlink_out_of_the_library(indexed: Path, tmp_path: Path) -> None:
+    outside = _outside_folder(tmp_path)
+    (indexed / "link").symlink_to(outside, target_is_directory=True)
+    at = _index_from_status_page(_app(view="status"), indexed / "link")
+    assert "outside the library" in at.error[0].value and not at.success
+
+
+def test_status_index_button_indexes_anywhere_when_the_server_allows_it(
+    indexed: Path, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE", "1")  # picscribe ui --allow-index-anywhere
+    outside = _outside_folder(tmp_path)
+    at = _index_from_status_page(_app(view="status"), outside)
+    assert at.success[0].value.startswith("1 captioned")
+    with Store.open(home, create=False) as store:
+        assert store.library_roots() == tuple(sorted([str(indexed), str(outside)]))
+    shown = _app(image=str(outside / "secret.png"))
+    _no_errors(shown)
+    assert shown.title[0].value == "secret\\.png"
+
+
+def test_status_index_button_indexes_inside_a_config_root(
+    indexed: Path, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured = tmp_path / "configured"
+    configured.mkdir()
+    Image.new("RGB", (32, 32), (0, 120, 120)).save(_outside_folder(configured) / "teal.png")
+    monkeypatch.setenv("PICSCRIBE_ROOTS", json.dumps([str(configured)]))  # roots in config.toml
+    at = _index_from_status_page(_app(view="status"), configured / "outside")
+    assert at.success[0].value.startswith("2 captioned")
+    with Store.open(home, create=False) as store:
+        assert str(configured / "outside" / "teal.png") in store.ok_paths()
+
+
+def test_status_captioner_is_a_choice_of_configured_names(indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICSCRIBE_CAPTIONER", "offline")
+    at = _app(view="status")
+    choice = at.selectbox(key="index-captioner")
+    assert choice.value == "offline"
+    assert {"auto", "fake", "offline", "vlm"} <= set(choice.options)
+    assert all(":" not in name for name in choice.options)  # no model, folder or endpoint from the browser
+    assert "index-captioner" not in [t.key for t in at.text_input]
+
+
+@pytest.mark.parametrize(
+    "replacement", [b"just some text now\n", b"%PDF-1.4\n% not a photo\n", b"\x89PNG\r\n\x1a\n truncated"]
+)
+def test_a_file_changed_since_indexing_is_said_so_not_a_traceback(indexed: Path, replacement: bytes) -> None:
+    red = indexed / "a" / "red.png"
+    red.write_bytes(replacement)
+    at = _app(image=str(red))
+    _no_errors(at)
+    assert "changed since it was indexed" in at.warning[0].value
+    assert not at.get("image")
+    shown = [e.value for kind in ("markdown", "caption", "warning", "error", "title") for e in at.get(kind)]
+    assert not [text for text in shown if "site-packages" in str(text) or "Traceback" in str(text)]
+    grid = _search(_app(), "mostly red")
+    assert any("changed since it was indexed" in m.value for m in grid.markdown)
 
 
 def test_ask_with_the_offline_captioner(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

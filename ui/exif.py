@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from indexer.regular_file import open_regular_file
+from indexer.warning_guard import ignoring_warnings
 
 _MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
@@ -35,11 +38,22 @@ class PhotoExif:
 def read_exif(path: str) -> PhotoExif:
     """What EXIF says; an empty PhotoExif for a file without it or that cannot be read."""
     try:
-        with Image.open(path) as img:
-            exif = img.getexif()
-            sub = exif.get_ifd(_EXIF_IFD)
-            gps = exif.get_ifd(_GPS_IFD)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        # Never a plain open(): a FIFO put where the photo was would block it for ever.
+        f, _ = open_regular_file(path)
+        with f:
+            # Opening a JPEG reads its EXIF already (for its DPI).
+            with ignoring_warnings(Image.DecompressionBombWarning, UserWarning):
+                img = Image.open(f)
+            if isinstance(img, PngImagePlugin.PngImageFile):
+                # EXIF may follow a PNG's pixels, so getexif() would read them
+                # all: do that outside the lock below, which others wait on.
+                img.load()
+            # Pillow warns about damaged EXIF ("Corrupt EXIF data") and reads what it can.
+            with ignoring_warnings(UserWarning):
+                exif = img.getexif()
+                sub = exif.get_ifd(_EXIF_IFD)
+                gps = exif.get_ifd(_GPS_IFD)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
         return PhotoExif()
     taken = _text(sub.get(_DATETIME_ORIGINAL)) or _text(exif.get(_DATETIME))
     if taken and len(taken) >= 10:

@@ -6,10 +6,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexer import Indexer, IndexReport
+from indexer.registry import AUTO, available_backends
 from indexer.scan import scan
+
+from .safe_paths import inside_roots
 
 #: Files per step: small enough that the bar moves, big enough to batch the captioner.
 STEP = 16
+
+
+def captioner_choices(configured: str) -> list[str]:
+    """What the Index form offers: the configured captioner first, then every
+    registered backend by name. A browser picks one; it never names a model,
+    a local folder or an endpoint of its own."""
+    return list(dict.fromkeys([configured, AUTO, *sorted(available_backends())]))
+
+
+def may_index(folder: Path, roots: tuple[str, ...], *, anywhere: bool) -> bool:
+    """The UI indexes only inside the library's (resolved) roots, unless the
+    server was started with ``--allow-index-anywhere``."""
+    return anywhere or inside_roots(str(folder), roots)
 
 
 def index_folder(

@@ -11,6 +11,7 @@ from enum import Enum
 from search import Hit, Retriever
 from store import SearchFilters
 
+from .pictures import picture
 from .thumbnails import ThumbnailCache
 
 #: Cards per page: the grid renders in the browser at a cost per card, so
@@ -30,7 +31,7 @@ class ResultCard:
     name: str
     caption: str
     score: float
-    #: None when the photo cannot be decoded any more (the card says so).
+    #: None when the photo cannot be decoded any more: it changed since it was indexed (the card says so).
     thumbnail: str | None
     captioner: str
     model: str
@@ -88,7 +89,7 @@ class Results:
 
 
 def _card(hit: Hit, thumbs: ThumbnailCache) -> ResultCard:
-    thumb = thumbs.get(hit.path)
+    thumb = picture(thumbs, hit.path)
     return ResultCard(
         path=hit.path,
         name=os.path.basename(hit.path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -9,8 +10,9 @@ from search import Retriever, SentenceTransformerEmbedder
 from store import DB_NAME, Store
 
 from .filters import folder_choices
+from .pictures import PREVIEW_EDGE
 from .results import Results
-from .safe_paths import indexed_roots, servable
+from .safe_paths import resolved_roots, servable
 from .settings import UiSettings
 from .thumbnails import ThumbnailCache
 
@@ -27,6 +29,8 @@ class Services:
     store: Store
     retriever: Retriever
     thumbnails: ThumbnailCache
+    #: The detail page's picture: a bigger copy, made once like a thumbnail.
+    previews: ThumbnailCache
     _paths_generation: int = field(default=-1, repr=False)
     _paths_read_at: float = field(default=0.0, repr=False)
     _paths: frozenset[str] = field(default=frozenset(), repr=False)
@@ -42,7 +46,8 @@ class Services:
         )
         retriever = Retriever(store, embedder)
         thumbs = ThumbnailCache(settings.cache_dir / "thumbnails")
-        return cls(settings, store, retriever, thumbs)
+        previews = ThumbnailCache(settings.cache_dir / "previews", edge=PREVIEW_EDGE)
+        return cls(settings, store, retriever, thumbs, previews)
 
     @property
     def results(self) -> Results:
@@ -58,13 +63,19 @@ class Services:
         now = time.monotonic()
         if generation != self._paths_generation or now - self._paths_read_at > _PATHS_TTL_S:
             paths = self.store.ok_paths()
-            self._paths, self._roots = frozenset(paths), indexed_roots(paths)
-            self._folders = folder_choices(paths, self._roots)
+            library = (*self.store.library_roots(), *self.settings.roots)
+            self._paths, self._roots = frozenset(paths), resolved_roots(library)
+            self._folders = folder_choices(paths, [r for r in library if os.path.isdir(r)])
             self._paths_generation, self._paths_read_at = generation, now
 
     def roots(self) -> tuple[str, ...]:
+        """The library's roots, resolved through symlinks: the UI serves and indexes only inside them."""
         self._refresh_paths()
         return self._roots
+
+    def forget_paths(self) -> None:
+        """Read the paths and roots again on next use (after this session changed them)."""
+        self._paths_generation = -1
 
     def folders(self) -> list[str]:
         """Every folder holding an indexed image, and the roots: the folder filter's choices."""

@@ -6,8 +6,15 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from indexer.pixels import shrink, to_rgb, upright
+from indexer.regular_file import open_regular_file
+from indexer.warning_guard import ignoring_warnings
+
+_ORIENTATION = 0x0112
 
 #: Longest side, in pixels: sharp on a high-density screen in a 4-column grid.
 DEFAULT_EDGE = 384
@@ -28,28 +35,43 @@ class ThumbnailCache:
     def get(self, path: str) -> Path | None:
         """The thumbnail of ``path``, made now if needed; None if it cannot be decoded."""
         try:
-            st = os.stat(path)
+            # Never a plain open(): a FIFO put where the photo was would block it for ever.
+            f, st = open_regular_file(path)
         except OSError:
             return None
-        target = self._file_for(path, st)
-        if target.is_file():
-            return target
-        try:
-            with Image.open(path) as img:
-                # JPEG can decode straight at a fraction of full size: much faster.
-                img.draft("RGB", (self.edge * 2, self.edge * 2))
-                thumb = ImageOps.exif_transpose(img).convert("RGB")
-            thumb.thumbnail((self.edge, self.edge))
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-            return None
+        with f:
+            target = self._file_for(path, st)
+            if target.is_file():
+                return target
+            try:
+                thumb = self._make(f)
+            except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+                return None
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                thumb.save(f, "JPEG", quality=82)
+            with os.fdopen(fd, "wb") as out:
+                thumb.save(out, "JPEG", quality=82)
             os.replace(tmp, target)  # a reader never sees half a file
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         self.made += 1
         return target
+
+    def _make(self, f: BinaryIO) -> Image.Image:
+        # Pillow leaves a file it did not open to its owner, so nothing is closed here.
+        # Opening a JPEG reads its EXIF, which may be damaged (see below).
+        with ignoring_warnings(Image.DecompressionBombWarning, UserWarning):
+            img = Image.open(f)
+        # JPEG can decode straight at a fraction of full size: much faster.
+        img.draft("RGB", (self.edge * 2, self.edge * 2))
+        img.load()
+        # Pillow warns about damaged EXIF ("Corrupt EXIF data") and reads what it can.
+        with ignoring_warnings(UserWarning):
+            orientation = img.getexif().get(_ORIENTATION)
+        # Smaller before turning and converting, which then copy little; to_rgb
+        # scales 16-bit and float pixels where convert("RGB") clips them to white.
+        thumb = to_rgb(upright(shrink(img, self.edge), orientation))
+        thumb.thumbnail((self.edge, self.edge))
+        return thumb

@@ -152,7 +152,9 @@ class StateFile:
         fd, tmp = tempfile.mkstemp(prefix=".watch-", suffix=".json", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.values, f, ensure_ascii=False)
+                # ASCII escapes, so a root or error naming a file that is not
+                # UTF-8 (surrogate escapes) cannot make the save itself fail.
+                json.dump(self.values, f)
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -200,6 +200,9 @@ class Watcher:
 
     def _apply(self, batch: Batch) -> None:
         moved = self._store.move_paths(batch.moves) if batch.moves else 0
+        for _old, new in batch.moves:
+            if os.path.isdir(new):
+                self._queue_unindexed_in(new)
         if batch.paths:
             report = self._indexer.update(batch.paths, accept=self._ignore.accepts)
         else:
@@ -257,6 +260,20 @@ class Watcher:
             for name in filenames:
                 path = os.path.join(parent, name)
                 if self._ignore.accepts(path):
+                    self._queue.changed(path)
+
+    def _queue_unindexed_in(self, folder: str) -> None:
+        """A folder was renamed: its indexed rows moved with it, but files
+        whose read was under way when it went (failed as "disappeared", a row
+        the move drops) or not yet started (taken from the queue under the old
+        name) have no row at the new path. Queue those; the rest are
+        unchanged and cost nothing."""
+        indexed = {p for p, state in self._store.file_states_at([], folders=[folder]).items() if state.status == "ok"}
+        for parent, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if self._ignore.accepts(os.path.join(parent, d))]
+            for name in filenames:
+                path = os.path.join(parent, name)
+                if path not in indexed and self._ignore.accepts(path):
                     self._queue.changed(path)
 
     def _record_error(self, message: str) -> None:

@@ -14,7 +14,7 @@ import click
 
 from .. import __version__
 from ..config import ConfigError, default_home, load_config
-from ._common import Context
+from ._common import Context, PrintableFormatter
 from .ask_cmds import ask
 from .caption_cmds import caption
 from .eval_cmds import eval_
@@ -37,11 +37,9 @@ from .watch_cmds import watch
 @click.pass_context
 def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     """Caption photos with a vision-language model and search them by description."""
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], handlers=[log_handler])
     home = home or default_home()
     home = home.expanduser().absolute()
     if home.exists() and not home.is_dir():

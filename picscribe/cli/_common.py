@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import wraps
@@ -108,14 +111,14 @@ def library_errors(func: F) -> F:
         except BadCaptionerSpec as exc:
             raise click.BadParameter(str(exc), param_hint="--captioner") from exc
         except (CaptionerUnavailable, EmbedderUnavailable, StoreError, SchemaTooNew) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(printable(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
 
 
 @contextmanager
-def opened_store(cfg: Config, *, create: bool = True) -> Iterator[Store]:
-    store = app.open_store(cfg, create=create)
+def opened_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Iterator[Store]:
+    store = app.open_store(cfg, create=create, read_only=read_only)
     try:
         yield store
     finally:
@@ -133,13 +136,71 @@ def closed_after(captioner: object) -> Iterator[None]:
             close()
 
 
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts
+# CSI/OSC sequences that clear the screen or set the window title, even
+# when click strips colours from piped output), DEL, C1 controls, line and
+# paragraph separators, bidi marks and overrides (they reorder what follows),
+# and lone surrogates (a non-UTF-8 file name, which would not even encode).
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # surrogateescape: the undecodable byte itself
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: object, *, multiline: bool = False) -> str:
+    """``text`` safe to print for a human: every control character shown as an escape (ESC as \\x1b).
+
+    ``multiline`` keeps newlines and tabs, for free text such as a model's
+    answer; paths and one-line fields escape them too, so a name cannot fake
+    a line of output. Only for human-readable output: ``--json`` prints the
+    exact text (see emit_json).
+    """
+    if multiline:
+        return _UNSHOWABLE.sub(lambda m: m.group() if m.group() in "\n\t" else _visible(m), str(text))
+    return _UNSHOWABLE.sub(_visible, str(text))
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines name paths too (a cache moved aside, a file that failed): escape them like any other output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), multiline=True)
+
+
+def require_utf8_paths(paths: Iterable[os.PathLike[str] | str], param_hint: str = "PATH") -> None:
+    """Refuse a path the index cannot store: SQLite text is UTF-8, and a name in
+    a legacy encoding (surrogate escapes) fails the first query with a traceback.
+    Files with such names inside a folder are reported one by one by the scan."""
+    for path in paths:
+        absolute = os.path.abspath(path)
+        try:
+            absolute.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter(
+                f"{printable(absolute)}: the path is not valid UTF-8, so the index cannot store it; rename it",
+                param_hint=param_hint,
+            ) from None
+
+
 def say(message: str) -> None:
     """A status line for humans, on stderr so stdout stays machine-readable."""
     click.echo(message, err=True)
 
 
+# json.dumps escapes C0 controls but, with ensure_ascii=False, passes DEL,
+# C1 controls (U+009B is a CSI), separators, bidi controls and lone
+# surrogates through raw. They can only occur inside JSON strings, so
+# escaping them there keeps the output exact: it decodes to the same text.
+_JSON_UNSHOWABLE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def emit_json(value: object) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False))
+    text = json.dumps(value, ensure_ascii=False)
+    click.echo(_JSON_UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def stderr_is_tty() -> bool:

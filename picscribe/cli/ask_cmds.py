@@ -10,7 +10,7 @@ from indexer.decode import DecodeError, load
 from indexer.scan import FileEntry
 
 from .. import app
-from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, say
+from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
@@ -40,14 +40,14 @@ def ask(ctx: Context, image: Path, question: str, captioner: str | None, device:
     try:
         loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=cfg.max_pixels, max_side=cfg.max_side)
     except DecodeError as exc:
-        say(f"Error: {abs_path}: {exc}")
+        say(printable(f"Error: {abs_path}: {exc}"))
         raise SystemExit(1) from exc
     assert loaded.image is not None
     try:
         with closed_after(backend):
             (answer,) = backend.ask([loaded.image], [question])
     except Exception as exc:  # a model or server failure is this image's error, said in one line
-        say(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}")
+        say(printable(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}"))
         raise SystemExit(1) from exc
     if as_json:
         emit_json(
@@ -57,6 +57,6 @@ def ask(ctx: Context, image: Path, question: str, captioner: str | None, device:
             }
         )
     else:
-        click.echo(answer.text)
+        click.echo(printable(answer.text, multiline=True))
     if not answer.answered:
         raise SystemExit(1)

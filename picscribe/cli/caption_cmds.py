@@ -11,7 +11,7 @@ from indexer.decode import DecodeError, load
 from indexer.scan import FileEntry
 
 from .. import app
-from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, say
+from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
@@ -49,15 +49,15 @@ def _caption_each(
             assert loaded.image is not None
             (result,) = backend.caption([loaded.image], task)
         except CaptionerStopped as exc:  # a refused key or spent budget: the rest would fail the same way
-            say(f"Error: {abs_path}: {exc}; stopping")
+            say(printable(f"Error: {abs_path}: {exc}; stopping"))
             return failed + len(images) - done
         except DecodeError as exc:
             failed += 1
-            say(f"Error: {abs_path}: {exc}")
+            say(printable(f"Error: {abs_path}: {exc}"))
             continue
         except Exception as exc:  # one image's model failure must not stop the rest
             failed += 1
-            say(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}")
+            say(printable(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}"))
             continue
         if as_json:
             emit_json(
@@ -77,5 +77,5 @@ def _caption_each(
                 }
             )
         else:
-            click.echo(f"{abs_path}\n    {result.text}")
+            click.echo(f"{printable(abs_path)}\n    {printable(result.text, multiline=True)}")
     return failed

@@ -19,7 +19,7 @@ from ..evaluation import (
     run_oracle,
     run_retrieval,
 )
-from ._common import Context, emit_json, library_errors, pass_context, say
+from ._common import Context, emit_json, library_errors, pass_context, printable, say
 
 MODES = ("captions", "retrieval", "oracle")
 _ORACLE_LABELS = {"bm25": "BM25 only", "dense": "dense only", "hybrid": "hybrid"}
@@ -73,7 +73,7 @@ def _report_failures(mode: str, failures: list[Failure]) -> None:
     if failures:
         say(f"{mode}: {len(failures)} image(s) failed and were left out:")
         for f in failures:
-            say(f"  failed: {f.file}: {f.error}")
+            say(f"  failed: {printable(f.file)}: {printable(f.error)}")
 
 
 @click.command("eval")
@@ -106,7 +106,7 @@ def eval_(ctx: Context, folder: Path, mode: str, captioner: str | None, as_json:
     modes = MODES if mode == "all" else (mode,)
     cfg = ctx.with_overrides(captioner=captioner)
     items = dataset.items
-    say(f"evaluating {len(items)} image(s) from {dataset.folder}")
+    say(f"evaluating {len(items)} image(s) from {printable(dataset.folder)}")
     choice = app.choose_captioner(cfg) if {"captions", "retrieval"} & set(modes) else None
     if choice is not None:
         say(choice.reason)

@@ -22,6 +22,8 @@ from ._common import (
     library_errors,
     opened_store,
     pass_context,
+    printable,
+    require_utf8_paths,
     say,
 )
 
@@ -37,7 +39,7 @@ def _summary(report: IndexReport, verb: str) -> None:
     parts.append(f"{report.failed} failed")
     say(f"{verb}: " + ", ".join(parts) + f" in {report.seconds:.1f}s")
     for path, error in report.failures:
-        say(f"  failed: {path}: {error}")
+        say(f"  failed: {printable(path)}: {printable(error)}")
     if report.usage is not None:
         u = report.usage
         failed = f" ({u['failed_requests']} failed)" if u["failed_requests"] else ""
@@ -46,12 +48,12 @@ def _summary(report: IndexReport, verb: str) -> None:
             f"{u['input_tokens']:,} input + {u['output_tokens']:,} output tokens"
         )
     if report.stopped is not None:
-        say(f"stopped early: {report.stopped}")
+        say(f"stopped early: {printable(report.stopped)}")
         say(f"  {report.pending} file(s) not captioned yet; run the same command again to continue")
     if report.still_failing:
         say(f"{len(report.still_failing)} file(s) failed before and are unchanged (use --retry-failed):")
         for path, error in report.still_failing[:20]:
-            say(f"  failed: {path}: {error}")
+            say(f"  failed: {printable(path)}: {printable(error)}")
 
 
 @click.command()
@@ -64,35 +66,41 @@ def _summary(report: IndexReport, verb: str) -> None:
 )
 @api_options
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before and have not changed.")
+@click.option("--strict", is_flag=True, help="Exit 1 also when files that failed before still fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
 def index(
     ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
     batch_size: int | str | None, concurrency: int | None, max_requests: int | None, max_tokens: int | None,
-    retry_failed: bool, as_json: bool,
+    retry_failed: bool, strict: bool, as_json: bool,
 ) -> None:
     """Caption and index the images under PATH... (incremental).
 
-    Exit status 1 if any image under PATH could not be indexed, or if the
-    run stopped early (an API key refused, a budget spent).
+    Exit status 1 if this run could not index an image under PATH, or if it
+    stopped early (an API key refused, a budget spent). Files that failed
+    before and are unchanged are listed as a warning; with --strict they
+    make the exit status 1 too.
     """
     cfg = ctx.with_overrides(
         captioner=captioner, device=device, **batch_overrides(batch_size),
         **api_overrides(concurrency, max_requests, max_tokens),
     )
+    require_utf8_paths(paths)
     choice = app.choose_captioner(cfg)
     check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
     with opened_store(cfg) as store, closed_after(choice.captioner):
+        # The UI serves and indexes only inside the folders named here (or by watch).
+        store.add_library_roots(str(p) for p in paths)
         report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths))
     if as_json:
         emit_json(report.to_dict())
-    if report.scanned == 0 and not report.failures:
-        say("No images found under " + ", ".join(str(p) for p in paths) + ".")
+    if report.scanned == 0 and not report.failures and not report.still_failing:
+        say("No images found under " + ", ".join(printable(p) for p in paths) + ".")
     else:
         _summary(report, "indexed")
-    if report.failures or report.still_failing or report.stopped is not None:
+    if report.failures or report.stopped is not None or (strict and report.still_failing):
         raise SystemExit(1)
 
 

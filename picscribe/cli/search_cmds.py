@@ -12,7 +12,7 @@ import click
 from search import Hit, SearchFilters
 
 from .. import app
-from ._common import Context, emit_json, library_errors, opened_store, pass_context, say
+from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable, say
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m")
 
@@ -37,11 +37,11 @@ def _parse_date(value: str | None, *, end: bool, hint: str) -> str | None:
 
 def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
     if not hits:
-        click.echo(f"No matches for {query!r}.")
+        click.echo(f"No matches for {printable(repr(query))}.")
         return
     for rank, hit in enumerate(hits, 1):
-        click.echo(f"{rank:>2}. {hit.score:.3f}  {hit.path}")
-        click.echo(f"    {hit.caption}")
+        click.echo(f"{rank:>2}. {hit.score:.3f}  {printable(hit.path)}")
+        click.echo(f"    {printable(hit.caption)}")
     say(f"{len(hits)} result(s) in {seconds * 1000:.0f} ms")
 
 
@@ -81,7 +81,7 @@ def search(
         model=model or None,
     )
     cfg = ctx.cfg
-    with opened_store(cfg, create=False) as store:
+    with opened_store(cfg, create=False, read_only=True) as store:
         retriever = app.retriever_for(cfg, store)
         # Load the model before the clock starts: the per-query time shown
         # should be the query's, not the one-time model load's.

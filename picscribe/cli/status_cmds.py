@@ -8,7 +8,7 @@ import click
 
 from indexer.watch import WatcherState, watcher_state
 
-from ._common import Context, emit_json, library_errors, opened_store, pass_context
+from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable
 
 
 @click.command()
@@ -17,30 +17,35 @@ from ._common import Context, emit_json, library_errors, opened_store, pass_cont
 @library_errors
 def status(ctx: Context, as_json: bool) -> None:
     """Show what the index holds: counts, models, failures, and the watcher."""
-    with opened_store(ctx.cfg, create=False) as store:
+    with opened_store(ctx.cfg, create=False, read_only=True) as store:
         st = store.status()
     watcher = watcher_state(ctx.cfg.home)
     if as_json:
         d = asdict(st)
         d["failures"] = [{"path": p, "error": e} for p, e in st.failures]
         d["captions_by_model"] = [{"captioner": n, "model": m, "count": c} for n, m, c in st.captions_by_model]
+        d["unreadable_folders"] = [{"path": p, "error": e} for p, e in st.unreadable_folders]
         d["watcher"] = watcher.to_dict() if watcher is not None else None
         emit_json(d)
         return
-    click.echo(f"index:       {st.home}")
+    click.echo(f"index:       {printable(st.home)}")
     click.echo(f"images:      {st.images} ({st.ok} ok, {st.failed} failed), {st.searchable} searchable")
-    active = f"{st.active_captioner} ({st.active_model})" if st.active_captioner else "none yet"
+    active = printable(f"{st.active_captioner} ({st.active_model})") if st.active_captioner else "none yet"
     click.echo(f"captioner:   {active}")
     click.echo(f"embedder:    {st.embedder or 'none yet'}")
     for name, model, count in st.captions_by_model:
-        click.echo(f"  {count:>7}  searched by {name} ({model})")
+        click.echo(f"  {count:>7}  searched by {printable(name)} ({printable(model)})")
     _echo_watcher(watcher)
     if st.failures:
         click.echo("failed:")
         for path, error in st.failures:
-            click.echo(f"  {path}: {error}")
+            click.echo(f"  {printable(path)}: {printable(error)}")
         if st.failed > len(st.failures):
             click.echo(f"  ... and {st.failed - len(st.failures)} more")
+    if st.unreadable_folders:
+        click.echo("unreadable folders (not listed by the last index run; what was indexed there is kept):")
+        for path, error in st.unreadable_folders:
+            click.echo(f"  {printable(path)}: {printable(error)}")
 
 
 def _echo_watcher(w: WatcherState | None) -> None:
@@ -49,11 +54,11 @@ def _echo_watcher(w: WatcherState | None) -> None:
         return
     if w.running:
         click.echo(f"watcher:     running (pid {w.pid}) since {w.started_at}, {w.queue_length} queued")
-        click.echo(f"  watching:  {', '.join(w.roots)}")
+        click.echo(f"  watching:  {', '.join(map(printable, w.roots))}")
         if w.last_event_at:
             click.echo(f"  last event: {w.last_event_at}")
     else:
         ended = f"stopped {w.stopped_at}" if w.stopped_at else "not running (the last one did not stop cleanly)"
         click.echo(f"watcher:     {ended}")
     if w.last_error:
-        click.echo(f"  last error: {w.last_error} ({w.last_error_at})")
+        click.echo(f"  last error: {printable(w.last_error)} ({w.last_error_at})")

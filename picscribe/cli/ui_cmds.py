@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -9,6 +10,7 @@ import click
 
 from store import DB_NAME
 from ui import APP_PATH
+from ui.settings import ALLOW_INDEX_ANYWHERE_ENV, ROOTS_ENV
 
 from ._common import Context, library_errors, opened_store, pass_context, say
 
@@ -34,10 +36,18 @@ def streamlit_command(host: str, port: int) -> list[str]:
     "--host", default="127.0.0.1", show_default=True,
     help="Address to listen on. The UI has no login: only use another address on a network you trust.",
 )
+@click.option(
+    "--allow-index-anywhere", is_flag=True,
+    help="Let the Status page index (and so serve) any folder, not only those inside the library's roots.",
+)
 @pass_context
 @library_errors
-def ui(ctx: Context, port: int, host: str) -> None:
-    """Search and browse the index in a web browser."""
+def ui(ctx: Context, port: int, host: str, allow_index_anywhere: bool) -> None:
+    """Search and browse the index in a web browser.
+
+    It serves and indexes only inside the library's roots: the folders given
+    to `index` and `watch`, and `roots` in config.toml.
+    """
     cfg = ctx.cfg
     if (cfg.home / DB_NAME).exists():
         with opened_store(cfg, create=False):
@@ -51,6 +61,8 @@ def ui(ctx: Context, port: int, host: str) -> None:
         PICSCRIBE_CAPTIONER=cfg.captioner,
         PICSCRIBE_VLM=cfg.vlm or "",
         PICSCRIBE_DEVICE=cfg.device,
+        # Always set, so a variable left in the caller's environment widens nothing.
+        **{ROOTS_ENV: json.dumps(list(cfg.roots)), ALLOW_INDEX_ANYWHERE_ENV: "1" if allow_index_anywhere else ""},
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
     )
     say(f"picscribe UI for {cfg.home} at http://{host}:{port} (Ctrl-C to stop)")

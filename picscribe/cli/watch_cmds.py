@@ -26,6 +26,8 @@ from ._common import (
     library_errors,
     opened_store,
     pass_context,
+    printable,
+    require_utf8_paths,
     say,
 )
 
@@ -63,10 +65,11 @@ def watch(
         captioner=captioner, device=device, watch_debounce=debounce, watch_reconcile_every=reconcile_every,
         **batch_overrides(batch_size), **api_overrides(concurrency, max_requests, max_tokens),
     )
+    require_utf8_paths(paths)
     # Refuse before loading any model; run() checks again under the lock.
     state = watcher_state(cfg.home)
     if state is not None and state.running:
-        raise click.ClickException(busy_message(cfg.home))
+        raise click.ClickException(printable(busy_message(cfg.home)))
     choice = app.choose_captioner(cfg)
     check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
@@ -76,16 +79,18 @@ def watch(
         ignore=(*cfg.watch_ignore, *extra_ignore),
     )
     with opened_store(cfg) as store:
+        # The UI serves and indexes only inside the folders named here (or by index).
+        store.add_library_roots(str(p) for p in paths)
         watcher = Watcher(
             app.indexer_for(cfg, store, choice), list(paths), options,
             on_batch=lambda done: _report(done, as_json),
         )
-        say(f"watching {', '.join(watcher.roots)}; Ctrl-C or SIGTERM to stop")
+        say(f"watching {', '.join(map(printable, watcher.roots))}; Ctrl-C or SIGTERM to stop")
         try:
             with _stop_on_signals(watcher):
                 watcher.run()
         except WatcherBusy as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(printable(exc)) from exc
     say("watcher stopped")
 
 
@@ -101,7 +106,7 @@ def _report(done: BatchReport, as_json: bool) -> None:
     clock = datetime.now().strftime("%H:%M:%S")
     say(f"[{clock}] {done.kind}: " + ", ".join(parts) + f" in {r.seconds:.1f}s; {done.queue_length} queued")
     for path, error in r.failures[:20]:
-        say(f"  failed: {path}: {error}")
+        say(f"  failed: {printable(path)}: {printable(error)}")
 
 
 @contextmanager

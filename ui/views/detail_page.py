@@ -9,6 +9,7 @@ from ui import resources
 from ui.asking import ask
 from ui.detail import DetailView, detail_view
 from ui.editing import save_human_caption
+from ui.pictures import CHANGED_SINCE_INDEXED, picture
 from ui.services import Services
 from ui.settings import UiSettings
 
@@ -33,7 +34,13 @@ def render(services: Services | None, settings: UiSettings, requested: str) -> N
     st.caption(_nav.plain(view.folder))
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.image(view.path, width="stretch", alt=view.alt_text)
+        # Never the file itself: Streamlit would decode it here, and a file
+        # changed since indexing would put a traceback with server paths on the page.
+        shown = picture(services.previews, view.path)
+        if shown is None:
+            st.warning(CHANGED_SINCE_INDEXED, icon=":material/broken_image:")
+        else:
+            st.image(str(shown), width="stretch", alt=view.alt_text)
     with right:
         _captions(view, services)
         _facts(view)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from store import SearchFilters
 from ui.filters import CaptionerChoice, build_filters
+from ui.pictures import CHANGED_SINCE_INDEXED
 from ui.results import PAGE, ResultsView, ResultState
 from ui.services import Services
 from ui.settings import UiSettings
@@ -97,7 +98,7 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
                     if card.thumbnail:
                         st.image(card.thumbnail, width="stretch", alt=f"{card.name}: {card.caption}")
                     else:
-                        st.markdown("*This photo cannot be shown (unreadable now).*")
+                        st.markdown(f"*{CHANGED_SINCE_INDEXED}*")
                     edited = " :material/edit_note:" if card.human else ""
                     st.markdown(f"{_nav.plain(card.caption)}{edited}")
                     st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}")

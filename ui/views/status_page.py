@@ -9,7 +9,8 @@ import streamlit as st
 from indexer import Indexer, IndexOptions
 from store import StoreError
 from ui import resources
-from ui.indexing import index_folder, summary
+from ui.indexing import captioner_choices, index_folder, may_index, summary
+from ui.safe_paths import resolved_roots
 from ui.services import Services
 from ui.settings import UiSettings
 from ui.status_view import status_view
@@ -51,9 +52,10 @@ def _counts(services: Services, settings: UiSettings) -> None:
 
 def _index_form(services: Services | None, settings: UiSettings) -> None:
     st.subheader("Index a folder")
+    choices = captioner_choices(settings.captioner)
     with st.form("index"):
         folder = st.text_input("Folder", key="index-folder", placeholder="/home/me/Pictures")
-        spec = st.text_input("Captioner", value=settings.captioner, key="index-captioner")
+        spec = st.selectbox("Captioner", choices, key="index-captioner")
         retry = st.checkbox("Try failed files again", key="index-retry")
         left, right = st.columns(2)
         start = left.form_submit_button("Index folder", type="primary")
@@ -63,9 +65,21 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
         )
     if not (start or recaption):
         return
-    path = Path(folder or "").expanduser()
+    path = Path(folder or "").expanduser().absolute()
     if start and (not folder or not path.is_dir()):
-        st.error(f"{folder or 'Nothing'} is not a folder.")
+        st.error(f"{_nav.plain(folder or 'Nothing')} is not a folder.")
+        return
+    if spec not in choices:
+        st.error("Pick a captioner from the list.")
+        return
+    roots = services.roots() if services is not None else resolved_roots(settings.roots)
+    if start and not may_index(path, roots, anywhere=settings.allow_index_anywhere):
+        # Indexing a folder makes its photos servable: a browser must not widen that.
+        st.error(
+            f"{_nav.plain(str(path))} is outside the library, so it is not indexed from here. "
+            "Add it with `picscribe index FOLDER` (or `roots` in config.toml), "
+            "or start the UI with `picscribe ui --allow-index-anywhere`."
+        )
         return
     bar = st.progress(0.0, text="Looking for photos…")
 
@@ -85,6 +99,10 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
             done = "search now uses it" if recaptioned.complete else "not complete: search keeps the old captions"
             st.success(f"{recaptioned.captioned} captioned, {len(recaptioned.failures)} failed; {done}.")
             return
+        # Inside the roots already (a config root the index has not recorded yet),
+        # or allowed anywhere: either way the folder is now the library's.
+        target.store.add_library_roots([str(path)])
+        target.forget_paths()
         report = index_folder(indexer, path, progress)
     except (StoreError, RuntimeError, ValueError) as exc:
         st.error(f"Indexing failed: {exc}")
