@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from search.embedder import DEFAULT_EMBEDDER
-from store import CaptionRecord, ImageRecord, Store
+from picscribe.search.embedder import DEFAULT_EMBEDDER
+from picscribe.store import CaptionRecord, ImageRecord, Store
 
 from . import _vectors
 from ._table import peak_rss_mb

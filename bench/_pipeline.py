@@ -33,13 +33,13 @@ def _images(folder: Path, n: int) -> list[Path]:
 
 
 def run(n: int, captioner: str) -> list[Row]:
-    from indexer import choose
-    from indexer.captioning import TASK_CAPTION
-    from indexer.decode import load
-    from indexer.scan import FileEntry
+    from picscribe.indexer import choose
+    from picscribe.indexer.captioning import TASK_CAPTION
+    from picscribe.indexer.decode import load
+    from picscribe.indexer.scan import FileEntry
     from picscribe.app import embedder_for, indexer_for
     from picscribe.config import load_config
-    from store import Store
+    from picscribe.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-pipeline-"))
     try:

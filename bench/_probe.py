@@ -24,9 +24,9 @@ def main(home: str, n_queries: int) -> dict[str, object]:
     out: dict[str, object] = {}
     from picscribe.app import retriever_for  # what `picscribe search` imports
     from picscribe.config import load_config
-    from search import Retriever
-    from search.query import fts_match, query_words
-    from store import SearchFilters, Store
+    from picscribe.search import Retriever
+    from picscribe.search.query import fts_match, query_words
+    from picscribe.store import SearchFilters, Store
 
     from . import _vectors
     from ._library import FOLDER_SIZE
@@ -102,7 +102,7 @@ def rebuild(home: str) -> dict[str, object]:
     does after a layout change or a lost cache: time and peak RSS."""
     from pathlib import Path
 
-    from store import VECTORS_NAME, Store
+    from picscribe.store import VECTORS_NAME, Store
 
     from ._table import peak_rss_mb
 

@@ -14,7 +14,7 @@ import time
 import faiss
 import numpy as np
 
-from store import VectorIndex
+from picscribe.store import VectorIndex
 
 from . import _vectors
 from ._table import Row, percentiles, timed_each

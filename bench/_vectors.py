@@ -79,7 +79,7 @@ def query_captions(n: int) -> list[str]:
 
 
 def _embedder():  # type: ignore[no-untyped-def]
-    from search.embedder import SentenceTransformerEmbedder
+    from picscribe.search.embedder import SentenceTransformerEmbedder
 
     root = cache_dir().parent
     return SentenceTransformerEmbedder(cache_dir=root / "models")

@@ -34,10 +34,10 @@ def main() -> None:
     from PIL import Image
 
     from api_servers import serve
-    from indexer import choose
+    from picscribe.indexer import choose
     from picscribe.app import embedder_for, indexer_for
     from picscribe.config import load_config
-    from store import Store
+    from picscribe.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-api-"))
     photos = work / "photos"

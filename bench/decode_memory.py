@@ -25,6 +25,7 @@ Machines here are shared and noisy: compare rows of one run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import struct
 import subprocess
@@ -81,13 +82,18 @@ class _NoEmbedder:
 
 
 def child(tree: Path, files: list[str], workers: int, max_pixels: int | None, decode_memory: int | None) -> None:
-    sys.path.insert(0, str(tree))
     from dataclasses import fields
 
-    import indexer as decoded_by
-    from indexer import FakeCaptioner, IndexOptions, Indexer
-    from indexer.scan import FileEntry
-    from store import Store
+    # The commit measured "before" has the rooms as top-level packages; since
+    # then they install as picscribe.indexer, picscribe.store (issue 14).
+    new_layout = "picscribe.indexer" in (tree / "pyproject.toml").read_text()
+    if not new_layout:
+        sys.path.insert(0, str(tree))
+    prefix = "picscribe." if new_layout else ""
+    decoded_by = importlib.import_module(prefix + "indexer")
+    FakeCaptioner, IndexOptions, Indexer = (getattr(decoded_by, n) for n in ("FakeCaptioner", "IndexOptions", "Indexer"))
+    FileEntry = importlib.import_module(prefix + "indexer.scan").FileEntry
+    Store = importlib.import_module(prefix + "store").Store
 
     options = {"workers": workers, "batch_size": 8, "progress": False}
     if max_pixels is not None:
@@ -145,8 +151,8 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO))
-    from indexer.decode import DEFAULT_MAX_PIXELS
-    from indexer.decode_budget import DEFAULT_DECODE_MEMORY
+    from picscribe.indexer.decode import DEFAULT_MAX_PIXELS
+    from picscribe.indexer.decode_budget import DEFAULT_DECODE_MEMORY
 
     with tempfile.TemporaryDirectory(prefix="picscribe-decode-memory-") as tmp:
         folder = Path(tmp) / "photos"

@@ -19,12 +19,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from indexer import choose
+from picscribe.indexer import choose
 from picscribe.app import indexer_for
 from picscribe.config import load_config
 from picscribe.evaluation import RankStats, load_eval_set, run_oracle
-from search import FusionWeights, Retriever
-from store import Store
+from picscribe.search import FusionWeights, Retriever
+from picscribe.store import Store
 
 WEIGHTS = [(f"{w:.1f}/{1 - w:.1f}", FusionWeights(dense=w, keyword=round(1 - w, 2))) for w in (1.0, 0.9, 0.8, 0.7, 0.5)]
 

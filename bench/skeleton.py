@@ -37,8 +37,8 @@ def main() -> None:
 
     from picscribe.app import embedder_for, indexer_for, retriever_for
     from picscribe.config import load_config
-    from indexer import choose
-    from store import Store
+    from picscribe.indexer import choose
+    from picscribe.store import Store
 
     home = Path(tempfile.mkdtemp(prefix="picscribe-bench-"))
     env = {**os.environ, "PICSCRIBE_HOME": str(home)}

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from ui_browser import browser_missing, chromium, open_search, running_ui, submit_query  # noqa: E402
 
-from ui.results import PAGE  # noqa: E402
+from picscribe.ui.results import PAGE  # noqa: E402
 
 SAMPLES = REPO / "data" / "samples"
 SAMPLE_QUERIES = ["pizza on a plate", "a bus on the road", "a stop sign", "people around a birthday cake", "a cat"]

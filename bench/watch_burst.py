@@ -30,10 +30,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from indexer import FakeCaptioner, IndexOptions, Indexer  # noqa: E402
-from indexer.watch import BatchReport, Watcher, WatchOptions  # noqa: E402
-from search import SentenceTransformerEmbedder  # noqa: E402
-from store import Store  # noqa: E402
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer  # noqa: E402
+from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions  # noqa: E402
+from picscribe.search import SentenceTransformerEmbedder  # noqa: E402
+from picscribe.store import Store  # noqa: E402
 
 spent: dict[str, float] = defaultdict(float)
 

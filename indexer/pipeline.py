@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
+from picscribe.store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
 
 from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, PartialBatch, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load

@@ -3,10 +3,10 @@ knows how the rooms fit together."""
 
 from __future__ import annotations
 
-from indexer import IndexOptions, Indexer, choose
-from indexer.registry import Choice
-from search import Retriever, SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import IndexOptions, Indexer, choose
+from picscribe.indexer.registry import Choice
+from picscribe.search import Retriever, SentenceTransformerEmbedder
+from picscribe.store import Store
 
 from .config import Config
 

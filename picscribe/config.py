@@ -9,10 +9,10 @@ from pathlib import Path
 
 import platformdirs
 
-from indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
-from indexer.decode_budget import DEFAULT_DECODE_MEMORY
-from indexer.watch import DEFAULT_IGNORE
-from search.embedder import DEFAULT_EMBEDDER
+from picscribe.indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
+from picscribe.indexer.decode_budget import DEFAULT_DECODE_MEMORY
+from picscribe.indexer.watch import DEFAULT_IGNORE
+from picscribe.search.embedder import DEFAULT_EMBEDDER
 
 CONFIG_FILE = "config.toml"
 

@@ -403,7 +403,7 @@ def progress_mark(home: Path) -> tuple[int, int, int]:
 
 def faiss_after_reopen(home: str) -> dict:
     """Reopen the index as any command does and report the FAISS ids (run in a child)."""
-    from store import VECTORS_NAME, CorruptIndexFile, Store, VectorIndex
+    from picscribe.store import VECTORS_NAME, CorruptIndexFile, Store, VectorIndex
 
     try:
         _, header = VectorIndex.load(Path(home) / VECTORS_NAME)

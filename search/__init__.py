@@ -1,6 +1,6 @@
 """Text search over the index: dense + BM25 fusion with filters."""
 
-from store import SearchFilters
+from picscribe.store import SearchFilters
 
 from .embedder import DEFAULT_EMBEDDER, EmbedderUnavailable, SentenceTransformerEmbedder
 from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from store import process_umask
+from picscribe.store import process_umask
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_EMBEDDER, "all-MiniLM-L6-v2"}

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from store import HitRow, SearchFilters, Store, TextEmbedder, VectorIndex
+from picscribe.store import HitRow, SearchFilters, Store, TextEmbedder, VectorIndex
 
 from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from .query import query_words

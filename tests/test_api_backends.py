@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from indexer.captioners.api import (
+from picscribe.indexer.captioners.api import (
     AnthropicCaptioner,
     APICaptioner,
     APIRequestError,
@@ -22,9 +22,9 @@ from indexer.captioners.api import (
     OllamaCaptioner,
     OpenAICaptioner,
 )
-from indexer.captioners.api._common import encode_jpeg, host_of
-from indexer.captioners.vlm._prompts import prompt_for
-from indexer.captioning import (
+from picscribe.indexer.captioners.api._common import encode_jpeg, host_of
+from picscribe.indexer.captioners.vlm._prompts import prompt_for
+from picscribe.indexer.captioning import (
     TASK_ALT_TEXT,
     TASK_ASK,
     TASK_CAPTION,
@@ -484,7 +484,7 @@ def test_encoding_flattens_transparency_and_palette() -> None:
 )
 def test_registry_builds_backends_from_a_spec(spec: str, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """As ``--captioner SPEC`` does, through the entry points in pyproject.toml."""
-    from indexer import registry
+    from picscribe.indexer import registry
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
@@ -500,7 +500,7 @@ def test_registry_builds_backends_from_a_spec(spec: str, model: str, monkeypatch
 
 
 def test_auto_falls_back_when_the_configured_api_has_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from indexer import registry
+    from picscribe.indexer import registry
 
     choice = registry.choose("auto", vlm="anthropic:claude-haiku-4-5")
     assert choice.captioner.name == "offline"

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from conftest import SAMPLES, Run
-from indexer.captioners.offline._ask import NEEDS_VLM, answer
-from indexer.captioning import CaptionResult, ObjectCount
+from picscribe.indexer.captioners.offline._ask import NEEDS_VLM, answer
+from picscribe.indexer.captioning import CaptionResult, ObjectCount
 
 DETECTABLE = {"person", "dog", "horse", "bus", "wine glass", "table", "car"}
 FAMILY = CaptionResult(

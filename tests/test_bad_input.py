@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES, Run, deadline, index_json
-from indexer import FakeCaptioner, IndexOptions, Indexer
-from indexer.scan import ScanResult, scan
-from search import SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer.scan import ScanResult, scan
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
 
 NOBODY = 65534
 SAMPLE_FILES = sorted(SAMPLES.glob("*.jpg"))
@@ -387,7 +387,7 @@ def test_file_deleted_between_scan_and_decode_in_the_cli_summary(
     run: Run, photos: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Same race through the CLI: delete the file just before a worker reads it."""
-    import indexer.pipeline as pipeline
+    import picscribe.indexer.pipeline as pipeline
 
     victim = photos / "here a moment ago.jpg"
     shutil.copy2(EXTRA_A, victim)

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES, Run
-from indexer import FakeCaptioner, UnknownCaptioner, choose, create
-from indexer.registry import available_backends
+from picscribe.indexer import FakeCaptioner, UnknownCaptioner, choose, create
+from picscribe.indexer.registry import available_backends
 
 
 def test_builtin_backends_register_through_entry_points() -> None:

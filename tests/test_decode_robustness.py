@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from indexer import FakeCaptioner, IndexOptions, Indexer
-from indexer.decode import DEFAULT_MAX_PIXELS, EMBEDDED_DESCRIPTION, DecodeError, Loaded, load
-from indexer.decode_budget import DecodeBudget
-from indexer.scan import FileEntry
-from search import SentenceTransformerEmbedder
-from store import Store
-from ui.exif import read_exif
-from ui.thumbnails import ThumbnailCache
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer.decode import DEFAULT_MAX_PIXELS, EMBEDDED_DESCRIPTION, DecodeError, Loaded, load
+from picscribe.indexer.decode_budget import DecodeBudget
+from picscribe.indexer.scan import FileEntry
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
+from picscribe.ui.exif import read_exif
+from picscribe.ui.thumbnails import ThumbnailCache
 
 PILLOW_HARD_LIMIT = 2 * Image.MAX_IMAGE_PIXELS  # what picscribe allowed before
 
@@ -362,8 +362,8 @@ def test_corrupt_exif_prints_nothing_outside_tests(corrupt_exif_jpeg: Path, tmp_
     """With Python's default warning filters (a user's run), nothing reaches stderr."""
     script = (
         "import sys, warnings; warnings.resetwarnings(); warnings.simplefilter('default')\n"
-        "from indexer.decode import load; from indexer.scan import FileEntry\n"
-        "from ui.exif import read_exif; from ui.thumbnails import ThumbnailCache\n"
+        "from picscribe.indexer.decode import load; from picscribe.indexer.scan import FileEntry\n"
+        "from picscribe.ui.exif import read_exif; from picscribe.ui.thumbnails import ThumbnailCache\n"
         "load(FileEntry(sys.argv[1], 0, 0), frozenset()); read_exif(sys.argv[1])\n"
         "assert ThumbnailCache(__import__('pathlib').Path(sys.argv[2])).get(sys.argv[1])\n"
     )

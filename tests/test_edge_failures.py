@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from sqlalchemy import event
 
-import store._store as store_module
+import picscribe.store._store as store_module
 from conftest import SAMPLES, Run, deadline
-from search.embedder import bundled_model_dir
-from store import DB_NAME, VECTORS_NAME, CaptionRecord, ImageRecord, Store, StoreError, StoreFull, VectorIndex
-from store._vector_index import STALE_TEMP_SECONDS
+from picscribe.search.embedder import bundled_model_dir
+from picscribe.store import DB_NAME, VECTORS_NAME, CaptionRecord, ImageRecord, Store, StoreError, StoreFull, VectorIndex
+from picscribe.store._vector_index import STALE_TEMP_SECONDS
 
 NOBODY = 65534
 SAMPLE_FILES = sorted(SAMPLES.glob("*.jpg"))
@@ -236,8 +236,8 @@ def test_temp_files_of_killed_saves_are_removed_on_open_and_a_live_one_kept(tmp_
         f"""
         import os, time
         import numpy as np
-        from store import VectorIndex
-        from store._vector_index import IndexHeader, IndexSpec
+        from picscribe.store import VectorIndex
+        from picscribe.store._vector_index import IndexHeader, IndexSpec
         def stuck(*args):
             print("stuck", flush=True)
             time.sleep(600)
@@ -302,7 +302,7 @@ def test_model_cache_is_usable_by_a_second_user(shared_tmp: Path) -> None:
 
 
 def test_a_model_cache_the_second_user_cannot_write_is_a_clear_error(shared_tmp: Path) -> None:
-    from search import EmbedderUnavailable
+    from picscribe.search import EmbedderUnavailable
 
     cache = shared_tmp / "cache"
     cache.mkdir(mode=0o755)
@@ -425,7 +425,7 @@ def test_unreadable_folder_shows_in_status_until_it_can_be_listed(
 def test_watcher_state_with_a_name_that_is_not_utf8_saves_and_reads_back(tmp_path: Path) -> None:
     """The CLI refuses such a root; the state file must not crash on one anyway
     (a library caller, or an error message naming such a file)."""
-    from indexer.watch._state import StateFile, watcher_state
+    from picscribe.indexer.watch._state import StateFile, watcher_state
 
     root = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
     state = StateFile(tmp_path)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-import indexer.pipeline as pipeline
+import picscribe.indexer.pipeline as pipeline
 from conftest import SAMPLES, Run, index_json
-from indexer import FakeCaptioner, IndexOptions, Indexer
-from indexer.failure_keys import decoder_key
-from indexer.watch import BatchReport, Watcher, WatchOptions
-from search import SentenceTransformerEmbedder
-from store import FailureRecord, Store
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer.failure_keys import decoder_key
+from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import FailureRecord, Store
 from test_watch import eventually, jpeg_bytes, matches_disk, rows
 
 DISAPPEARED = "file disappeared before it could be read"
@@ -195,7 +195,7 @@ def test_watcher_queues_the_files_a_folder_move_left_without_a_row(
     """White-box, no observer: the rename event for a folder whose reads failed
     queues those files at their new paths at once (not at the next reconcile,
     which by default is ten minutes away); files indexed ok are not queued."""
-    from indexer.watch._queue import Batch
+    from picscribe.indexer.watch._queue import Batch
 
     lib = tmp_path / "lib"
     album = _album(lib, 6)

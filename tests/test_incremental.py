@@ -131,10 +131,10 @@ def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path,
 def test_moving_a_whole_folder_is_written_in_bounded_transactions(
     photos: Path, home: Path, model_cache: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import indexer.pipeline as pipeline
-    from indexer import FakeCaptioner, Indexer
-    from search import SentenceTransformerEmbedder
-    from store import Store
+    import picscribe.indexer.pipeline as pipeline
+    from picscribe.indexer import FakeCaptioner, Indexer
+    from picscribe.search import SentenceTransformerEmbedder
+    from picscribe.store import Store
 
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     with Store.open(home) as store:

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from conftest import Run, index_json
-from indexer import FakeCaptioner, Indexer, IndexOptions
-from indexer.scan import scan
-from search import SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
+from picscribe.indexer.scan import scan
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
 from test_watch import StartWatcher, eventually, rows, start_watcher  # noqa: F401 - a fixture
-from ui.services import Services
-from ui.settings import UiSettings
+from picscribe.ui.services import Services
+from picscribe.ui.settings import UiSettings
 
 OUTSIDE = "symlinked folder leads outside the folders being indexed; not indexed"
 

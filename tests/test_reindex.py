@@ -12,10 +12,10 @@ from typing import ClassVar
 from PIL import Image
 
 from conftest import Run, index_json
-from indexer import FakeCaptioner, Indexer, IndexOptions
-from indexer.captioning import CaptionResult
-from search import SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
+from picscribe.indexer.captioning import CaptionResult
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
 
 
 def _current_models(home: Path) -> set[str]:

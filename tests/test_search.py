@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import Run, index_json
-from search.fusion import FusionWeights, fuse
-from search.query import fts_match
+from picscribe.search.fusion import FusionWeights, fuse
+from picscribe.search.query import fts_match
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
-import store._keyword as keyword_module
-from search import Retriever, SearchFilters
-from search.fusion import FusionWeights
-from search.query import fts_match, query_words
-from store import DB_NAME, CaptionRecord, ImageRecord, Store
-from store._store import _allowed_select
+import picscribe.store._keyword as keyword_module
+from picscribe.search import Retriever, SearchFilters
+from picscribe.search.fusion import FusionWeights
+from picscribe.search.query import fts_match, query_words
+from picscribe.store import DB_NAME, CaptionRecord, ImageRecord, Store
+from picscribe.store._store import _allowed_select
 
 DIM = 16
 WORDS = "boat boats harbour white red dog dogs beach café cafe zebra kayak forest street sign".split()

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import Run, index_json
-from search import Retriever, SearchFilters, SentenceTransformerEmbedder
-from store import CaptionRecord, Store
+from picscribe.search import Retriever, SearchFilters, SentenceTransformerEmbedder
+from picscribe.store import CaptionRecord, Store
 
 
 @pytest.fixture

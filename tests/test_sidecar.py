@@ -13,11 +13,11 @@ import pytest
 from conftest import SAMPLES, Run
 from PIL import Image
 
-from indexer.captioning import CaptionResult
-from indexer.captioners.sidecar import SidecarCaptioner
-from indexer.decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, load
-from indexer.registry import create
-from indexer.scan import FileEntry
+from picscribe.indexer.captioning import CaptionResult
+from picscribe.indexer.captioners.sidecar import SidecarCaptioner
+from picscribe.indexer.decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, load
+from picscribe.indexer.registry import create
+from picscribe.indexer.scan import FileEntry
 
 NO_CAPTION = (
     "no caption found: no {stem}.txt/{stem}.caption/{stem}.jpg.txt, "

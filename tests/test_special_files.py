@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from conftest import Run
-from indexer import FakeCaptioner, IndexOptions, Indexer
-from indexer.scan import scan
-from indexer.sniff import looks_like_image
-from indexer.watch import BatchReport, Watcher, WatchOptions
-from search import SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer.scan import scan
+from picscribe.indexer.sniff import looks_like_image
+from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
 from test_watch import eventually, jpeg_bytes, rows
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

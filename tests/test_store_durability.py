@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.query import fts_match
-from store import (
+from picscribe.search.query import fts_match
+from picscribe.store import (
     DB_NAME,
     VECTORS_NAME,
     CaptionRecord,
@@ -211,7 +211,7 @@ WRITER = textwrap.dedent(
     """
     import os, sys, time
     import numpy as np
-    from store import Store, ImageRecord, CaptionRecord
+    from picscribe.store import Store, ImageRecord, CaptionRecord
 
     home, mode, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

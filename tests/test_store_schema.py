@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from sqlalchemy import MetaData, Table, UniqueConstraint, create_engine
 
-from store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError
-from store import _schema
-from store import _migrations as migrations_module
-from store._migrations import MIGRATIONS
+from picscribe.store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError
+from picscribe.store import _schema
+from picscribe.store import _migrations as migrations_module
+from picscribe.store._migrations import MIGRATIONS
 
 FTS_TABLE = "search_text"
 
@@ -164,7 +164,7 @@ def _downgrade_to_version_4(db: Path) -> None:
 
 
 def test_migration_5_adds_failure_key_and_keeps_rows(tmp_path: Path) -> None:
-    from store import FailureRecord
+    from picscribe.store import FailureRecord
 
     home = tmp_path / "v4"
     with Store.open(home) as store:
@@ -239,7 +239,7 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
 
 
 def test_objects_are_replaced_with_their_caption_and_filter_search(tmp_path: Path) -> None:
-    from store import SearchFilters
+    from picscribe.store import SearchFilters
 
     vec = np.eye(8, dtype=np.float32)[1]
     with Store.open(tmp_path / "idx") as store:

@@ -34,14 +34,14 @@ def _document(path: Path, lines: list[str]) -> Path:
 
 
 def test_tesseract_reads_lines_with_their_spaces(tmp_path: Path) -> None:
-    from indexer.captioners.offline import _tesseract
+    from picscribe.indexer.captioners.offline import _tesseract
 
     image = Image.open(_document(tmp_path / "doc.png", ["QUARTERLY REPORT", "Harbour Street 42"]))
     assert _tesseract.read_text(image).splitlines() == ["QUARTERLY REPORT", "Harbour Street 42"]
 
 
 def test_tsv_parsing_drops_unsure_words_and_keeps_lines() -> None:
-    from indexer.captioners.offline._tesseract import _lines_from_tsv
+    from picscribe.indexer.captioners.offline._tesseract import _lines_from_tsv
 
     header = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
     rows = [

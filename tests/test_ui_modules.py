@@ -10,16 +10,16 @@ import pytest
 from PIL import Image
 
 from conftest import Run, index_json
-from search import Retriever, SentenceTransformerEmbedder
-from store import Store, StoreError
-from ui.editing import save_human_caption
-from ui.exif import read_exif
-from ui.pictures import picture
-from ui.safe_paths import resolved_roots, servable
-from ui.services import Services
-from ui.settings import UiSettings
-from ui.status_view import describe_watcher
-from ui.thumbnails import ThumbnailCache
+from picscribe.search import Retriever, SentenceTransformerEmbedder
+from picscribe.store import Store, StoreError
+from picscribe.ui.editing import save_human_caption
+from picscribe.ui.exif import read_exif
+from picscribe.ui.pictures import picture
+from picscribe.ui.safe_paths import resolved_roots, servable
+from picscribe.ui.services import Services
+from picscribe.ui.settings import UiSettings
+from picscribe.ui.status_view import describe_watcher
+from picscribe.ui.thumbnails import ThumbnailCache
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_an_empty_caption_or_unknown_path_is_refused(services: Services, library
 
 
 def test_watcher_line_describes_a_running_watcher() -> None:
-    watch = pytest.importorskip("indexer.watch", reason="picscribe watch is not in this build")
+    watch = pytest.importorskip("picscribe.indexer.watch", reason="picscribe watch is not in this build")
     state = watch.WatcherState(
         running=True, pid=4242, roots=("/photos",), queue_length=3, started_at="2026-01-02T03:04:05+00:00",
         last_event_at="2026-01-02T03:05:00+00:00", last_error="permission denied: /photos/x.jpg",

@@ -12,8 +12,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import SAMPLES, Run, index_json
-from store import Store
-from ui import APP_PATH
+from picscribe.store import Store
+from picscribe.ui import APP_PATH
 
 # The first run loads the embedding model; later ones reuse it.
 TIMEOUT = 120

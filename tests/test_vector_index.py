@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from store import VECTORS_NAME, CaptionRecord, CorruptIndexFile, ImageRecord, Store, VectorIndex
-from store import _vector_index as vx
+from picscribe.store import VECTORS_NAME, CaptionRecord, CorruptIndexFile, ImageRecord, Store, VectorIndex
+from picscribe.store import _vector_index as vx
 
 DIM = 16
 

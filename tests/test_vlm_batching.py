@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from indexer.captioners.vlm._batching import AdaptiveBatcher, parse_batch_size
+from picscribe.indexer.captioners.vlm._batching import AdaptiveBatcher, parse_batch_size
 
 
 class FlakyGenerate:
@@ -92,8 +92,8 @@ def test_captioner_halves_its_batch_through_a_wrapped_generate(monkeypatch: pyte
     """The captioner's own batching path: the adapter's generate raises OOM above two images."""
     from PIL import Image
 
-    from indexer.captioners.vlm import _captioner, _families
-    from indexer.captioners.vlm._families import Generation
+    from picscribe.indexer.captioners.vlm import _captioner, _families
+    from picscribe.indexer.captioners.vlm._families import Generation
 
     sizes: list[int] = []
 

@@ -37,7 +37,7 @@ def qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def short_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICSCRIBE_VLM_BATCH_SIZE", "2")
-    from indexer.captioners.vlm import _captioner
+    from picscribe.indexer.captioners.vlm import _captioner
 
     # Random weights never stop early; keep every generate() at a few tokens.
     monkeypatch.setattr(_captioner, "MAX_NEW_TOKENS", {task: 4 for task in _captioner.MAX_NEW_TOKENS})
@@ -118,7 +118,7 @@ def test_default_vlm_is_tried_and_an_empty_setting_turns_it_off(
 
 
 def test_batch_size_flag_reaches_the_vlm(run: Run, photos: Path, qwen: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from indexer.captioners.vlm import _captioner
+    from picscribe.indexer.captioners.vlm import _captioner
 
     monkeypatch.setattr(_captioner, "MAX_NEW_TOKENS", {task: 4 for task in _captioner.MAX_NEW_TOKENS})
     seen: list[int] = []

@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 from tiny_vlms import tiny_vlm_dir
 
-from indexer import registry
-from indexer.captioning import CaptionerUnavailable
-from indexer.captioners.vlm import DEFAULT_CPU_MODEL, TransformersCaptioner, UnsupportedModel, _loading
-from indexer.captioners.vlm._families import InternVLChatRemoteAdapter, Loaded, adapter_for
+from picscribe.indexer import registry
+from picscribe.indexer.captioning import CaptionerUnavailable
+from picscribe.indexer.captioners.vlm import DEFAULT_CPU_MODEL, TransformersCaptioner, UnsupportedModel, _loading
+from picscribe.indexer.captioners.vlm._families import InternVLChatRemoteAdapter, Loaded, adapter_for
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -228,7 +228,7 @@ def test_device_rules() -> None:
 
 
 def test_vlm_is_registered_like_a_plugin() -> None:
-    assert registry.available_backends()["vlm"].value == "indexer.captioners.vlm:TransformersCaptioner"
+    assert registry.available_backends()["vlm"].value == "picscribe.indexer.captioners.vlm:TransformersCaptioner"
 
 
 def test_registry_auto_falls_back_to_offline(hub_cache: Path) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexer import FakeCaptioner, IndexOptions, Indexer
-from indexer.watch import BatchReport, IgnorePatterns, Watcher, WatchOptions, watcher_state
-from search import SentenceTransformerEmbedder
-from store import Store
+from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer.watch import BatchReport, IgnorePatterns, Watcher, WatchOptions, watcher_state
+from picscribe.search import SentenceTransformerEmbedder
+from picscribe.store import Store
 
 DEBOUNCE = 0.3
 

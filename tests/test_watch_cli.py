@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import Run
 from test_watch import eventually, jpeg_bytes, matches_disk
 
-from store import Store
+from picscribe.store import Store
 
 
 def _watch(library: Path, log: Path, batch_size: int) -> subprocess.Popen:

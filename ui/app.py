@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import resources
-from ui.views import detail_page, search_page, status_page
-from ui.views._nav import current_image, current_view
+from picscribe.ui import resources
+from picscribe.ui.views import detail_page, search_page, status_page
+from picscribe.ui.views._nav import current_image, current_view
 
 st.set_page_config(page_title="picscribe", page_icon="🖼️", layout="wide")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from indexer import Captioner
-from indexer.decode import DecodeError, load
-from indexer.scan import FileEntry
+from picscribe.indexer import Captioner
+from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.scan import FileEntry
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED
-from store import Store
+from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED
+from picscribe.store import Store
 
 from .exif import PhotoExif, read_exif
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from indexer import CaptionResult, embedding_text
-from store import Store, TextEmbedder
+from picscribe.indexer import CaptionResult, embedding_text
+from picscribe.store import Store, TextEmbedder
 
 
 def save_human_caption(store: Store, embedder: TextEmbedder, path: str, text: str, ocr_text: str = "") -> int:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from indexer.regular_file import open_regular_file
-from indexer.warning_guard import ignoring_warnings
+from picscribe.indexer.regular_file import open_regular_file
+from picscribe.indexer.warning_guard import ignoring_warnings
 
 _MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from store import SearchFilters
+from picscribe.store import SearchFilters
 
 
 @dataclass(frozen=True)

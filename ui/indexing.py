@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer import Indexer, IndexReport
-from indexer.registry import AUTO, available_backends
-from indexer.scan import scan
+from picscribe.indexer import Indexer, IndexReport
+from picscribe.indexer.registry import AUTO, available_backends
+from picscribe.indexer.scan import scan
 
 from .safe_paths import inside_roots
 

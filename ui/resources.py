@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from indexer import Captioner, choose
+from picscribe.indexer import Captioner, choose
 
 from .services import Services, index_exists
 from .settings import UiSettings

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from search import Hit, Retriever
-from store import SearchFilters
+from picscribe.search import Hit, Retriever
+from picscribe.store import SearchFilters
 
 from .pictures import picture
 from .thumbnails import ThumbnailCache

@@ -6,8 +6,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from search import Retriever, SentenceTransformerEmbedder
-from store import DB_NAME, Store
+from picscribe.search import Retriever, SentenceTransformerEmbedder
+from picscribe.store import DB_NAME, Store
 
 from .filters import folder_choices
 from .pictures import PREVIEW_EDGE

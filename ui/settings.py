@@ -13,7 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
-from search import DEFAULT_EMBEDDER
+from picscribe.search import DEFAULT_EMBEDDER
 
 #: Set by ``picscribe ui``: a JSON list of absolute paths.
 ROOTS_ENV = "PICSCRIBE_ROOTS"

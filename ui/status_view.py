@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store import Store, StoreStatus
+from picscribe.store import Store, StoreStatus
 
 from .filters import CaptionerChoice
 
@@ -40,7 +40,7 @@ def status_view(store: Store, home: Path, failure_limit: int = 200) -> StatusVie
 
 def watcher_line(home: Path) -> WatcherLine:
     try:
-        from indexer.watch import watcher_state
+        from picscribe.indexer.watch import watcher_state
     except ImportError:  # a picscribe without `watch`
         return WatcherLine(available=False)
     return describe_watcher(watcher_state(home))

@@ -10,9 +10,9 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from indexer.pixels import shrink, to_rgb, upright
-from indexer.regular_file import open_regular_file
-from indexer.warning_guard import ignoring_warnings
+from picscribe.indexer.pixels import shrink, to_rgb, upright
+from picscribe.indexer.regular_file import open_regular_file
+from picscribe.indexer.warning_guard import ignoring_warnings
 
 _ORIENTATION = 0x0112
 

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 import click
 
-from indexer import CaptionerUnavailable
-from indexer.registry import BadCaptionerSpec
-from search import EmbedderUnavailable
-from store import SchemaTooNew, Store, StoreError
+from picscribe.indexer import CaptionerUnavailable
+from picscribe.indexer.registry import BadCaptionerSpec
+from picscribe.search import EmbedderUnavailable
+from picscribe.store import SchemaTooNew, Store, StoreError
 
 from .. import app
 from ..config import Config

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from indexer import KNOWN_TASKS, TASK_CAPTION, Captioner, CaptionerStopped
-from indexer.decode import DecodeError, load
-from indexer.scan import FileEntry
+from picscribe.indexer import KNOWN_TASKS, TASK_CAPTION, Captioner, CaptionerStopped
+from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.scan import FileEntry
 
 from .. import app
 from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, printable, say

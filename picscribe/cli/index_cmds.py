@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from indexer import IndexReport
+from picscribe.indexer import IndexReport
 
 from .. import app
 from ._common import (

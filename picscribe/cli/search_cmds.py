@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from search import Hit, SearchFilters
+from picscribe.search import Hit, SearchFilters
 
 from .. import app
 from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable, say

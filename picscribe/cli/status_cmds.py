@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from indexer.watch import WatcherState, watcher_state
+from picscribe.indexer.watch import WatcherState, watcher_state
 
 from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable
 

@@ -8,9 +8,9 @@ import sys
 
 import click
 
-from store import DB_NAME
-from ui import APP_PATH
-from ui.settings import ALLOW_INDEX_ANYWHERE_ENV, ROOTS_ENV
+from picscribe.store import DB_NAME
+from picscribe.ui import APP_PATH
+from picscribe.ui.settings import ALLOW_INDEX_ANYWHERE_ENV, ROOTS_ENV
 
 from ._common import Context, library_errors, opened_store, pass_context, say
 

@@ -11,7 +11,7 @@ from types import FrameType
 
 import click
 
-from indexer.watch import BatchReport, Watcher, WatcherBusy, WatchOptions, busy_message, watcher_state
+from picscribe.indexer.watch import BatchReport, Watcher, WatcherBusy, WatchOptions, busy_message, watcher_state
 
 from .. import app
 from ._common import (

@@ -28,12 +28,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from indexer import TASK_CAPTION, Captioner, CaptionResult
-from indexer.decode import DecodeError, load
-from indexer.registry import Choice
-from indexer.scan import FileEntry
-from search import DEFAULT_WEIGHTS, FusionWeights, Retriever
-from store import CaptionRecord, ImageRecord, Store, TextEmbedder
+from picscribe.indexer import TASK_CAPTION, Captioner, CaptionResult
+from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.registry import Choice
+from picscribe.indexer.scan import FileEntry
+from picscribe.search import DEFAULT_WEIGHTS, FusionWeights, Retriever
+from picscribe.store import CaptionRecord, ImageRecord, Store, TextEmbedder
 
 from .. import app
 from ..config import Config

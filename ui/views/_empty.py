@@ -6,7 +6,7 @@ import shlex
 
 import streamlit as st
 
-from ui.settings import UiSettings
+from picscribe.ui.settings import UiSettings
 
 
 def no_index(settings: UiSettings) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from store import StoreError
-from ui import resources
-from ui.asking import ask
-from ui.detail import DetailView, detail_view
-from ui.editing import save_human_caption
-from ui.pictures import CHANGED_SINCE_INDEXED, picture
-from ui.services import Services
-from ui.settings import UiSettings
+from picscribe.store import StoreError
+from picscribe.ui import resources
+from picscribe.ui.asking import ask
+from picscribe.ui.detail import DetailView, detail_view
+from picscribe.ui.editing import save_human_caption
+from picscribe.ui.pictures import CHANGED_SINCE_INDEXED, picture
+from picscribe.ui.services import Services
+from picscribe.ui.settings import UiSettings
 
 from . import _nav
 from ._empty import no_index

@@ -6,12 +6,12 @@ import os
 
 import streamlit as st
 
-from store import SearchFilters
-from ui.filters import CaptionerChoice, build_filters
-from ui.pictures import CHANGED_SINCE_INDEXED
-from ui.results import PAGE, ResultsView, ResultState
-from ui.services import Services
-from ui.settings import UiSettings
+from picscribe.store import SearchFilters
+from picscribe.ui.filters import CaptionerChoice, build_filters
+from picscribe.ui.pictures import CHANGED_SINCE_INDEXED
+from picscribe.ui.results import PAGE, ResultsView, ResultState
+from picscribe.ui.services import Services
+from picscribe.ui.settings import UiSettings
 
 from . import _nav
 from ._empty import no_index

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from indexer import Indexer, IndexOptions
-from store import StoreError
-from ui import resources
-from ui.indexing import captioner_choices, index_folder, may_index, summary
-from ui.safe_paths import resolved_roots
-from ui.services import Services
-from ui.settings import UiSettings
-from ui.status_view import status_view
+from picscribe.indexer import Indexer, IndexOptions
+from picscribe.store import StoreError
+from picscribe.ui import resources
+from picscribe.ui.indexing import captioner_choices, index_folder, may_index, summary
+from picscribe.ui.safe_paths import resolved_roots
+from picscribe.ui.services import Services
+from picscribe.ui.settings import UiSettings
+from picscribe.ui.status_view import status_view
 
 from . import _nav
 from ._empty import no_index
