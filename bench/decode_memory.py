@@ -95,7 +95,7 @@ def child(tree: Path, files: list[str], workers: int, max_pixels: int | None, de
     FileEntry = importlib.import_module(prefix + "indexer.scan").FileEntry
     Store = importlib.import_module(prefix + "store").Store
 
-    options = {"workers": workers, "batch_size": 8, "progress": False}
+    options = {"workers": workers, "batch_size": 8}
     if max_pixels is not None:
         options["max_pixels"] = max_pixels
     if decode_memory is not None and "decode_memory" in {f.name for f in fields(IndexOptions)}:

@@ -80,7 +80,7 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder(cache_dir=Path(tempfile.gettempdir()) / "picscribe-bench-cache")
     embedder.embed(["load the model before the clock starts"])
     store = Store.open(home)
-    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(batch_size=args.batch_size, progress=False))
+    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(batch_size=args.batch_size))
     batches: list[tuple[float, BatchReport]] = []
     watcher = Watcher(
         indexer, [library], WatchOptions(debounce=args.debounce, reconcile_every=0),

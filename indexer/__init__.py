@@ -16,6 +16,7 @@ from .captioning import (
 )
 from .captioners.fake import FakeCaptioner
 from .pipeline import IndexOptions, Indexer, IndexReport, embedding_text
+from .progress import NoProgress, Progress
 from .registry import Choice, UnknownCaptioner, choose, create
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "IndexOptions",
     "IndexReport",
     "Indexer",
+    "NoProgress",
     "PartialBatch",
+    "Progress",
     "Tag",
     "Usage",
     "UnknownCaptioner",

@@ -9,28 +9,22 @@ hashed but neither decoded nor captioned.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from picscribe.store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
 
-from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, PartialBatch, Usage
+from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
 from .decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
 from .failure_keys import captioner_key, decoder_key
+from .progress import CAPTIONED, FAILED, PENDING, REUSED, NoProgress, Progress
 from .scan import FileEntry, ScanResult, is_utf8, printable_path, scan
 from .sniff import has_image_extension, looks_like_image
-
-log = logging.getLogger(__name__)
+from .stages import caption_outcomes, read_ahead
 
 #: Rows written per transaction when no captioning is involved.
 _METADATA_BATCH = 500
@@ -77,7 +71,6 @@ class IndexOptions:
     #: Bytes of pixels the decode workers may hold at once (see decode_budget).
     decode_memory: int = DEFAULT_DECODE_MEMORY
     retry_failed: bool = False
-    progress: bool | None = None  # None: only when stderr is a terminal
 
 
 #: OCR text beyond this many characters adds noise, not meaning, to an embedding.
@@ -122,8 +115,14 @@ class Indexer:
 
     # -- public ------------------------------------------------------------
 
-    def index(self, roots: Sequence[Path], *, scanner: Callable[..., ScanResult] = scan) -> IndexReport:
-        """Bring the index in step with the files under ``roots``."""
+    def index(
+        self,
+        roots: Sequence[Path | str],
+        *,
+        progress: Progress | None = None,
+        scanner: Callable[..., ScanResult] = scan,
+    ) -> IndexReport:
+        """Bring the index in step with the files under ``roots``; ``progress`` follows the run."""
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
         usage_before = _usage(self.captioner)
@@ -131,7 +130,7 @@ class Indexer:
         abs_roots = [os.path.abspath(r) for r in roots]
         known = self.store.file_states(abs_roots)
         found = scanner(roots, known_paths=set(known))
-        self._sync(found, known, report)
+        self._sync(found, known, report, progress)
         unlisted = set(found.unreadable_dirs)
         self.store.record_unreadable_folders(abs_roots, [(p, e) for p, e in found.errors if p in unlisted])
         report.complete = report.stopped is None
@@ -145,7 +144,7 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def reindex(self) -> IndexReport:
+    def reindex(self, *, progress: Progress | None = None) -> IndexReport:
         """Caption every indexed image with this captioner, next to the old
         captions; switch search over only once every image has one."""
         started = time.perf_counter()
@@ -163,7 +162,9 @@ class Indexer:
                 report.failures.append((path, f"cannot re-read for re-indexing: {exc.strerror or exc}"))
                 continue
             entries.append(FileEntry(path, st.st_size, st.st_mtime_ns))
-        self._process(entries, frozenset(), report, [], expected=todo_hashes, update_images=False)
+        self._process(
+            entries, frozenset(), report, [], expected=todo_hashes, update_images=False, progress=progress
+        )
         remaining = set(wanted) - self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
         report.complete = not remaining
         report.usage = _usage_since(self.captioner, usage_before)
@@ -173,7 +174,13 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def update(self, paths: Iterable[str], *, accept: Callable[[str], bool] | None = None) -> IndexReport:
+    def update(
+        self,
+        paths: Iterable[str],
+        *,
+        progress: Progress | None = None,
+        accept: Callable[[str], bool] | None = None,
+    ) -> IndexReport:
         """Bring the index in step with just ``paths``, scanning nothing else.
 
         This is what a watcher does with the paths it saw change. Each path may be
@@ -214,13 +221,15 @@ class Indexer:
             (p, e) for p, e in found.errors
             if keep(p) and (p in found.unreadable_dirs or p in unstorable or os.path.lexists(p))
         ]
-        self._sync(found, known, report)
+        self._sync(found, known, report, progress)
         report.complete = report.stopped is None
         report.usage = _usage_since(self.captioner, usage_before)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _sync(self, found: ScanResult, known: dict[str, FileState], report: IndexReport) -> None:
+    def _sync(
+        self, found: ScanResult, known: dict[str, FileState], report: IndexReport, progress: Progress | None
+    ) -> None:
         """Caption what changed in ``found``, then forget the ``known`` paths it no longer has.
 
         Shared by ``index`` (a full scan) and ``update`` (a watcher's paths).
@@ -249,7 +258,9 @@ class Indexer:
         stat_failures = [FailureRecord(p, 0, 0, err) for p, err in errors if p not in found.unreadable_dirs]
         on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
         gone = [p for p in known if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)]
-        self._process(todo, self.store.hashes_with_current_caption(), report, stat_failures, gone=set(gone))
+        self._process(
+            todo, self.store.hashes_with_current_caption(), report, stat_failures, gone=set(gone), progress=progress
+        )
 
         # Only now forget the other vanished paths, so that content moved to a
         # new path is still alive when its new row is written and keeps its
@@ -270,10 +281,14 @@ class Indexer:
         expected: dict[str, str] | None = None,
         update_images: bool = True,
         gone: set[str] | frozenset[str] = frozenset(),
+        progress: Progress | None = None,
     ) -> None:
         opts = self.options
-        show = sys.stderr.isatty() if opts.progress is None else opts.progress
-        bar = tqdm(total=len(entries), unit="img", desc="indexing", disable=not show or not entries, file=sys.stderr)
+        follower = progress or NoProgress()
+        follower.on_total(len(entries))
+        # Files whose fate is known, told to the follower only once the
+        # transaction that records them has committed.
+        settled: list[tuple[str, str]] = []
         batch: list[Loaded] = []
         reused: list[ImageRecord] = []
         pending_failures = list(failures)
@@ -285,10 +300,17 @@ class Indexer:
         waiting: list[Loaded] = []
 
         def flush() -> None:
-            nonlocal batch, reused, pending_failures, waiting
+            nonlocal batch, reused, pending_failures, waiting, settled
             captions, images, not_sent = self._caption_batch(batch, report, pending_failures)
+            captioned_now = {img.content_hash for img in images}
             for img in images:
                 captioned_info[img.content_hash] = (img.width, img.height, img.format, img.taken_at)
+            for b in batch:
+                done = CAPTIONED if b.content_hash in captioned_now else FAILED
+                settled.append((b.entry.path, PENDING if b.content_hash in not_sent else done))
+            for w in waiting:
+                twin = REUSED if w.content_hash in captioned_info else FAILED
+                settled.append((w.entry.path, PENDING if w.content_hash in not_sent else twin))
             images += [_record(w, captioned_info[w.content_hash]) for w in waiting if w.content_hash in captioned_info]
             report.pending += len(not_sent)
             for w in waiting:
@@ -308,24 +330,31 @@ class Indexer:
                 remove=self._moved_from(reused, gone) if update_images else [],
             )
             report.captioned += len(captions)
-            batch, reused, pending_failures, waiting = [], [], [], []
+            report.failed = len(report.failures)
+            for path, outcome in settled:
+                follower.on_file(path, outcome)
+            if settled:
+                follower.on_batch(report)
+            batch, reused, pending_failures, waiting, settled = [], [], [], [], []
             in_batch.clear()
 
         loads = self._load_ahead(entries, known_hashes)
         seen = 0
         for entry, outcome in loads:
             seen += 1
-            bar.update(1)
             if isinstance(outcome, DecodeError):
                 pending_failures.append(self._read_failure(entry, str(outcome)))
                 report.failures.append((entry.path, str(outcome)))
+                settled.append((entry.path, FAILED))
             else:
                 report.hashed += 1
                 if expected is not None and expected.get(outcome.content_hash) != entry.path:
                     report.failures.append((entry.path, "file changed since it was indexed; run `picscribe index` first"))
+                    settled.append((entry.path, FAILED))
                 elif outcome.image is None and (info := self._known_info(outcome.content_hash)) is not None:
                     reused.append(_record(outcome, info))
                     report.reused += 1
+                    settled.append((entry.path, REUSED))
                 elif outcome.image is None:
                     # Known content whose only row just changed under us: decode after all.
                     try:
@@ -333,6 +362,7 @@ class Indexer:
                     except DecodeError as exc:
                         pending_failures.append(self._read_failure(entry, str(exc)))
                         report.failures.append((entry.path, str(exc)))
+                        settled.append((entry.path, FAILED))
                         continue
                     report.decoded += 1
                     in_batch.add(outcome.content_hash)
@@ -340,6 +370,7 @@ class Indexer:
                 elif outcome.content_hash in captioned_info:
                     reused.append(_record(outcome, captioned_info[outcome.content_hash]))
                     report.reused += 1
+                    settled.append((entry.path, REUSED))
                 elif outcome.content_hash in in_batch:
                     waiting.append(outcome)
                     report.reused += 1
@@ -357,33 +388,19 @@ class Indexer:
         loads.close()  # stops the read-ahead when the captioner stopped the run
         flush()
         report.pending += len(entries) - seen
-        bar.close()
         report.failed = len(report.failures)
 
-    def _load_ahead(self, entries: list[FileEntry], known_hashes: set[str] | frozenset[str]) -> Iterator[tuple[FileEntry, Loaded | DecodeError]]:
+    def _load_ahead(
+        self, entries: list[FileEntry], known_hashes: set[str] | frozenset[str]
+    ) -> Generator[tuple[FileEntry, Loaded | DecodeError], None, None]:
         """Yield results in order while up to ``lookahead`` files load in the background."""
         opts = self.options
-        lookahead = max(opts.workers, opts.batch_size * 2)
-
-        def work(entry: FileEntry) -> Loaded | DecodeError:
-            try:
-                return self._load(entry, known_hashes)
-            except DecodeError as exc:
-                return exc
-            except Exception as exc:  # a decoder bug must not end the run
-                log.debug("unexpected error reading %s", entry.path, exc_info=True)
-                return DecodeError(f"unexpected error: {type(exc).__name__}: {exc}")
-
-        with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="picscribe-decode") as pool:
-            queue: deque[tuple[FileEntry, Future]] = deque()
-            it = iter(entries)
-            for entry in _take(it, lookahead):
-                queue.append((entry, pool.submit(work, entry)))
-            while queue:
-                entry, fut = queue.popleft()
-                for nxt in _take(it, 1):
-                    queue.append((nxt, pool.submit(work, nxt)))
-                yield entry, fut.result()
+        return read_ahead(
+            entries,
+            lambda entry: self._load(entry, known_hashes),
+            workers=opts.workers,
+            lookahead=max(opts.workers, opts.batch_size * 2),
+        )
 
     def _load(self, entry: FileEntry, known_hashes: set[str] | frozenset[str]) -> Loaded:
         opts = self.options
@@ -474,42 +491,8 @@ class Indexer:
         return captions, images, not_sent
 
     def _caption_outcomes(self, batch: list[Loaded]) -> list[CaptionResult | Exception]:
-        """One result or exception per image.
-
-        A batch that fails as a whole is retried one image at a time, so one
-        bad image cannot sink the others; a backend that already says which
-        images failed (PartialBatch) is not asked again, because each
-        request may cost money. After CaptionerStopped nothing more is sent.
-        """
-        images = [b.image for b in batch]
-        try:
-            results = list(self.captioner.caption(images, TASK_CAPTION))  # type: ignore[arg-type]
-            if len(results) != len(batch):
-                raise RuntimeError(f"captioner returned {len(results)} results for {len(batch)} images")
-            return list(results)
-        except CaptionerStopped as exc:
-            return [exc] * len(batch)
-        except PartialBatch as exc:
-            if len(exc.results) == len(batch):
-                return exc.results
-            error: Exception = RuntimeError(f"captioner returned {len(exc.results)} results for {len(batch)} images")
-        except Exception as exc:
-            error = exc
-        if len(batch) == 1:
-            return [error]  # asking again for the same single image would change nothing
-        log.debug("batch captioning failed; retrying one image at a time", exc_info=error)
-        outcomes: list[CaptionResult | Exception] = []
-        for image in images:
-            if outcomes and isinstance(outcomes[-1], CaptionerStopped):
-                outcomes.append(outcomes[-1])
-                continue
-            try:
-                (result,) = self.captioner.caption([image], TASK_CAPTION)  # type: ignore[list-item]
-                outcomes.append(result)
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
-
+        """One result or exception per image (see ``stages.caption_outcomes``)."""
+        return caption_outcomes(self.captioner, [b.image for b in batch], TASK_CAPTION)  # type: ignore[arg-type]
 
 def _usage(captioner: Captioner) -> Usage | None:
     usage = getattr(captioner, "usage", None)
@@ -530,13 +513,6 @@ def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord
     e = item.entry
     return ImageRecord(e.path, e.size, e.mtime_ns, item.content_hash, width, height, fmt, taken_at)
 
-
-def _take(it: Iterator[FileEntry], n: int) -> Iterable[FileEntry]:
-    for _ in range(n):
-        try:
-            yield next(it)
-        except StopIteration:
-            return
 
 
 def _failed_alike(state: FileState | None, error: str) -> bool:

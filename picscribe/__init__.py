@@ -1,8 +1,98 @@
 """picscribe: make a photo collection searchable by description.
 
-This package is the composition root: configuration and the ``picscribe``
-command. It wires ``indexer``, ``search`` and ``store`` together; nothing
-imports it back.
+    from picscribe import Library
+    lib = Library.open(home)
+    lib.index([folder]); hits = lib.search("pizza on a plate")
+
+This package is the composition root: configuration, the ``Library``
+façade and the ``picscribe`` command. It wires ``indexer``, ``search`` and
+``store`` together; they import nothing from it.
+
+The public names load on first use, so ``import picscribe`` (and the CLI's
+``--help``) costs no database, FAISS or model import.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+# The public surface is library.__all__ plus the version; test_public_api checks the two lists agree.
+__all__ = [
+    "KNOWN_TASKS",
+    "TASK_ALT_TEXT",
+    "TASK_CAPTION",
+    "TASK_DETAILED",
+    "TASK_OCR",
+    "Answer",
+    "CaptionResult",
+    "Captioner",
+    "CaptionerStopped",
+    "CaptionerUnavailable",
+    "Config",
+    "ConfigError",
+    "DecodeError",
+    "FakeCaptioner",
+    "Hit",
+    "IndexReport",
+    "Indexer",
+    "Library",
+    "ObjectCount",
+    "PartialBatch",
+    "Progress",
+    "Retriever",
+    "SearchFilters",
+    "Store",
+    "StoreError",
+    "StoreStatus",
+    "Tag",
+    "Usage",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from .library import (
+        KNOWN_TASKS,
+        TASK_ALT_TEXT,
+        TASK_CAPTION,
+        TASK_DETAILED,
+        TASK_OCR,
+        Answer,
+        CaptionerStopped,
+        CaptionerUnavailable,
+        Captioner,
+        CaptionResult,
+        Config,
+        ConfigError,
+        DecodeError,
+        FakeCaptioner,
+        Hit,
+        Indexer,
+        IndexReport,
+        Library,
+        ObjectCount,
+        PartialBatch,
+        Progress,
+        Retriever,
+        SearchFilters,
+        Store,
+        StoreError,
+        StoreStatus,
+        Tag,
+        Usage,
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        from . import library
+
+        value = getattr(library, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'picscribe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -3,16 +3,20 @@ knows how the rooms fit together."""
 
 from __future__ import annotations
 
-from picscribe.indexer import IndexOptions, Indexer, choose
+from picscribe.indexer import Captioner, IndexOptions, Indexer, choose
 from picscribe.indexer.registry import Choice
 from picscribe.search import Retriever, SentenceTransformerEmbedder
-from picscribe.store import Store
+from picscribe.store import DB_NAME, Store
 
 from .config import Config
 
 
 def open_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Store:
     return Store.open(cfg.home, create=create, read_only=read_only)
+
+
+def index_exists(cfg: Config) -> bool:
+    return (cfg.home / DB_NAME).is_file()
 
 
 def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformerEmbedder:
@@ -36,10 +40,11 @@ def choose_captioner(cfg: Config) -> Choice:
     return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=options)
 
 
-def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool = False) -> Indexer:
+def indexer_for(cfg: Config, store: Store, choice: Choice | Captioner, *, retry_failed: bool = False) -> Indexer:
+    captioner = choice.captioner if isinstance(choice, Choice) else choice
     # A batch must be at least as large as an API backend's concurrency, or
     # the requests it could run side by side would wait for the next batch.
-    concurrency = getattr(choice.captioner, "concurrency", 0)
+    concurrency = getattr(captioner, "concurrency", 0)
     options = IndexOptions(
         batch_size=max(cfg.batch_size, concurrency if isinstance(concurrency, int) else 0),
         workers=cfg.workers,
@@ -48,7 +53,7 @@ def indexer_for(cfg: Config, store: Store, choice: Choice, *, retry_failed: bool
         decode_memory=cfg.decode_memory_mb << 20,
         retry_failed=retry_failed,
     )
-    return Indexer(store, choice.captioner, embedder_for(cfg), options)
+    return Indexer(store, captioner, embedder_for(cfg), options)
 
 
 def retriever_for(cfg: Config, store: Store) -> Retriever:

@@ -12,6 +12,9 @@ a test can tell that the image and the prompt really arrived:
 
 ``server.failures`` is a queue of ``(status, message)`` answered, one per
 request, before the normal reply, each in the provider's error format.
+``server.reject`` fails chosen requests instead, whenever they arrive: it
+returns ``(status, message)`` for a request to refuse (one specific image),
+or None to answer it.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ class FakeServer:
     requests: list[Received] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     reply: Callable[[Received], str] = default_reply
+    reject: Callable[[Received], tuple[int, str] | None] | None = None
     #: Report that generation stopped at the token limit, in the provider's words.
     truncate: bool = False
     url: str = ""
@@ -112,6 +116,7 @@ class FakeServer:
             self.requests.clear()
             self.failures.clear()
             self.reply = default_reply
+            self.reject = None
             self.truncate = False
 
 
@@ -318,6 +323,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.requests.append(request)
                 failure = server.failures.pop(0) if server.failures else None
+            if failure is None and server.reject is not None:
+                failure = server.reject(request)
             if failure is not None:
                 status, message = failure
                 # Tell retrying clients to wait only a moment (OpenAI and Anthropic honour it).

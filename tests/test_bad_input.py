@@ -364,7 +364,7 @@ def test_file_deleted_between_scan_and_decode(run: Run, photos: Path, home: Path
 
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     with Store.open(home) as store:
-        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False))
+        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions())
         report = indexer.index([photos], scanner=scan_then_delete)
 
     assert report.scanned == 7

@@ -213,7 +213,7 @@ def _concurrent_large_decodes(
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
-    options = IndexOptions(workers=4, batch_size=4, decode_memory=decode_memory, progress=False)
+    options = IndexOptions(workers=4, batch_size=4, decode_memory=decode_memory)
     with Store.open(home) as store:
         indexer = Indexer(store, FakeCaptioner(), embedder, options)
         results = [outcome for _, outcome in indexer._load_ahead(entries, frozenset())]

@@ -40,7 +40,7 @@ def embedder(model_cache: Path) -> SentenceTransformerEmbedder:
 
 
 def _indexer(store: Store, embedder: SentenceTransformerEmbedder, **options: object) -> Indexer:
-    return Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False, **options))  # type: ignore[arg-type]
+    return Indexer(store, FakeCaptioner(), embedder, IndexOptions(**options))  # type: ignore[arg-type]
 
 
 def _db_rows(home: Path, sql: str, *params: object) -> list[tuple]:
@@ -134,7 +134,7 @@ def running_watcher(
     home: Path, embedder: SentenceTransformerEmbedder, watch_library: Path
 ) -> Iterator[tuple[Watcher, list[BatchReport]]]:
     store = Store.open(home)
-    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(batch_size=64, workers=2, progress=False))
+    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(batch_size=64, workers=2))
     reports: list[BatchReport] = []
     watcher = Watcher(indexer, [watch_library], WatchOptions(debounce=0.3, reconcile_every=0), on_batch=reports.append)
     thread = threading.Thread(target=watcher.run, daemon=True)

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import Run, index_json
+from picscribe.config import load_config
 from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.scan import scan
 from picscribe.search import SentenceTransformerEmbedder
@@ -104,7 +105,7 @@ def test_an_indexed_image_outside_the_roots_is_not_served(
     # Written the way the old Status form did: indexed, but never made a root by the user.
     with Store.open(home) as store:
         embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
-        Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False)).index([outside])
+        Indexer(store, FakeCaptioner(), embedder, IndexOptions()).index([outside])
         assert str(outside / "secret.png") in store.ok_paths()
     services = Services.open(UiSettings.from_env())
     try:
@@ -126,7 +127,7 @@ def test_config_roots_are_served_too(
         assert services.servable(secret) is None
     finally:
         services.close()
-    monkeypatch.setenv("PICSCRIBE_ROOTS", json.dumps([str(outside)]))
+    (home / "config.toml").write_text(f"roots = {json.dumps([str(outside)])}\n")
     services = Services.open(UiSettings.from_env())
     try:
         assert services.servable(secret) == secret
@@ -145,11 +146,12 @@ def test_ui_command_hands_over_config_roots_and_allows_indexing_anywhere_only_wh
     assert run("ui").exit_code == 0
     assert run("ui", "--allow-index-anywhere").exit_code == 0
     plain, anywhere = started
-    assert json.loads(plain["PICSCRIBE_ROOTS"]) == ["/srv/photos", os.path.expanduser("~/Pictures")]
+    assert plain["PICSCRIBE_HOME"] == str(home)  # where the UI reads config.toml, roots and all
     assert plain["PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE"] == "" and anywhere["PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE"] == "1"
     monkeypatch.setattr(os, "environ", {**os.environ, **plain})
     assert not UiSettings.from_env().allow_index_anywhere
     assert UiSettings.from_env().roots == ("/srv/photos", os.path.expanduser("~/Pictures"))
+    assert UiSettings.from_env().config == load_config(home)  # every setting, not only the roots
 
 
 def test_config_roots_must_be_a_list(run: Run, home: Path) -> None:

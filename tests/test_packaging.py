@@ -44,6 +44,7 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
         for module in ("store/_store.py", "indexer/pipeline.py", "search/retriever.py", "ui/app.py",
                        "ui/views/search_page.py", "indexer/captioners/offline/centernet_coco.npz"):
             assert f"picscribe/{module}" in names, module
+        assert "picscribe/py.typed" in names  # type checkers use the public API's hints
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         parser = configparser.ConfigParser()
         parser.read_string(whl.read(entry_points).decode())

@@ -17,6 +17,8 @@ _FORBIDDEN = {
     "indexer": ("picscribe.ui", "picscribe.cli", "picscribe.app", "picscribe.config", "picscribe.evaluation"),
     "search": ("picscribe.ui", "picscribe.indexer", "picscribe.cli", "picscribe.app", "picscribe.config",
                "picscribe.evaluation"),
+    # The UI builds through picscribe.library like any Python user; the CLI is only what starts it.
+    "ui": ("picscribe.cli", "picscribe.evaluation"),
 }
 
 

@@ -119,7 +119,7 @@ def test_update_of_a_fifo_returns(home: Path, model_cache: Path, tmp_path: Path,
     named = _mkfifo(tmp_path / "named.jpg", fifos)
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     with Store.open(home) as store:
-        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False))
+        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions())
         report = _returns_within(10, indexer.update, [str(fifo), str(named)])
     assert report.failures == [(str(named), "not a regular file (FIFO)")]
     assert report.scanned == 0
@@ -136,7 +136,7 @@ def test_update_of_a_name_that_is_not_utf8_reports_it_and_indexes_the_rest(
     good.write_bytes(jpeg_bytes(2))
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     with Store.open(home) as store:
-        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False))
+        indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions())
         report = indexer.update([latin1, str(good)])
     assert report.captioned == 1
     assert report.failures == [(str(tmp_path / "caf\\xe9.jpg"), "file name is not valid UTF-8; rename the file to index it")]
@@ -150,7 +150,7 @@ def watched(
     library.mkdir()
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     store = Store.open(home)
-    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(progress=False))
+    indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions())
     reports: list[BatchReport] = []
     watcher = Watcher(indexer, [library], WatchOptions(debounce=0.3, reconcile_every=0), on_batch=reports.append)
     thread = threading.Thread(target=watcher.run, daemon=True)

@@ -12,6 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import SAMPLES, Run, index_json
+from picscribe.indexer import Indexer
 from picscribe.store import Store
 from picscribe.ui import APP_PATH
 
@@ -240,6 +241,52 @@ def test_status_index_button_indexes_a_folder_with_progress(indexed: Path) -> No
     assert {m.label: m.value for m in at.metric}["Images"] == "24"
 
 
+def test_status_index_button_is_one_indexer_run_whose_progress_reaches_its_total(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No stepping through update() and no second scan: one index() call, its events driving the bar."""
+    more = indexed / "more"
+    more.mkdir()
+    for i in range(20):
+        Image.new("RGB", (32, 32), (10 * i, 100, 200)).save(more / f"m{i:02}.png")
+    runs: list[list[str]] = []
+    updates: list[object] = []
+    heard: list[tuple[str, int]] = []
+    real_index = Indexer.index
+
+    class Listening:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def on_total(self, total: int) -> None:
+            heard.append(("total", total))
+            self.inner.on_total(total)  # type: ignore[attr-defined]
+
+        def on_file(self, path: str, outcome: str) -> None:
+            heard.append(("file", 1))
+            self.inner.on_file(path, outcome)  # type: ignore[attr-defined]
+
+        def on_batch(self, report: object) -> None:
+            self.inner.on_batch(report)  # type: ignore[attr-defined]
+
+    def spy_index(self: Indexer, roots: list[Path], **kwargs: object) -> object:
+        runs.append([str(r) for r in roots])
+        assert kwargs.get("progress") is not None
+        return real_index(self, roots, **{**kwargs, "progress": Listening(kwargs["progress"])})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Indexer, "index", spy_index)
+    monkeypatch.setattr(Indexer, "update", lambda self, *a, **k: updates.append(a))
+    at = _app(view="status")
+    at.text_input(key="index-folder").input(str(more))
+    at.selectbox(key="index-captioner").set_value("fake")
+    at.button[[b.label for b in at.button].index("Index folder")].click().run()
+    _no_errors(at)
+    assert at.success[0].value.startswith("20 captioned")
+    assert runs == [[str(more)]] and updates == []
+    assert heard[0] == ("total", 20) and heard.count(("file", 1)) == 20
+    assert at.get("progress")[0].proto.text == "Done: 20 photos"
+
+
 def test_status_reindex_button_switches_search_to_the_new_captioner(
     indexed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,8 +303,9 @@ def test_status_reindex_button_switches_search_to_the_new_captioner(
 def test_status_index_button_makes_the_first_index(
     home: Path, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No index yet, so no recorded roots: config.toml's roots (handed over by `picscribe ui`) say where.
-    monkeypatch.setenv("PICSCRIBE_ROOTS", json.dumps([str(library)]))
+    # No index yet, so no recorded roots: config.toml's roots (read by the UI's Library) say where.
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(f"roots = {json.dumps([str(library)])}\n")
     at = _app(view="status")
     assert "No index yet" in at.info[0].value
     at.text_input(key="index-folder").input(str(library))
@@ -325,7 +373,7 @@ def test_status_index_button_indexes_inside_a_config_root(
     configured = tmp_path / "configured"
     configured.mkdir()
     Image.new("RGB", (32, 32), (0, 120, 120)).save(_outside_folder(configured) / "teal.png")
-    monkeypatch.setenv("PICSCRIBE_ROOTS", json.dumps([str(configured)]))  # roots in config.toml
+    (home / "config.toml").write_text(f"roots = {json.dumps([str(configured)])}\n")
     at = _index_from_status_page(_app(view="status"), configured / "outside")
     assert at.success[0].value.startswith("2 captioned")
     with Store.open(home, create=False) as store:

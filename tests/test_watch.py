@@ -115,7 +115,7 @@ def start_watcher(home: Path, model_cache: Path, library: Path) -> Iterator[Star
     def start(**options: object) -> Running:
         store = Store.open(home)
         captioner = FakeCaptioner()
-        indexer = Indexer(store, captioner, embedder, IndexOptions(batch_size=64, workers=2, progress=False))
+        indexer = Indexer(store, captioner, embedder, IndexOptions(batch_size=64, workers=2))
         opts = WatchOptions(**{"debounce": DEBOUNCE, "reconcile_every": 0, **options})  # type: ignore[arg-type]
         holder: list[Running] = []
         watcher = Watcher(indexer, [library], opts, on_batch=lambda r: holder[0].reports.append(r))

@@ -1,4 +1,4 @@
-"""Index a folder from the UI, a few files at a time, so a progress bar can follow."""
+"""Index a folder from the UI in one run of the indexer, a progress bar following it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from pathlib import Path
 
 from picscribe.indexer import Indexer, IndexReport
 from picscribe.indexer.registry import AUTO, available_backends
-from picscribe.indexer.scan import scan
 
 from .safe_paths import inside_roots
-
-#: Files per step: small enough that the bar moves, big enough to batch the captioner.
-STEP = 16
 
 
 def captioner_choices(configured: str) -> list[str]:
@@ -28,36 +24,41 @@ def may_index(folder: Path, roots: tuple[str, ...], *, anywhere: bool) -> bool:
     return anywhere or inside_roots(str(folder), roots)
 
 
+class CountingProgress:
+    """Turns the indexer's events into (done, total) for a bar.
+
+    A front end that redraws over a network (Streamlit sends every update
+    to the browser) hears about each whole percent, not each file.
+    """
+
+    def __init__(self, show: Callable[[int, int], None]) -> None:
+        self._show = show
+        self.done = 0
+        self.total = 0
+        self._shown_percent = -1
+
+    def on_total(self, total: int) -> None:
+        self.done, self.total = 0, total
+        self._shown_percent = 0
+        self._show(0, total)
+
+    def on_file(self, path: str, outcome: str) -> None:
+        self.done += 1
+        percent = self.done * 100 // self.total if self.total else 100
+        if percent != self._shown_percent or self.done == self.total:
+            self._shown_percent = percent
+            self._show(self.done, self.total)
+
+    def on_batch(self, report: IndexReport) -> None:
+        pass
+
+
 def index_folder(
-    indexer: Indexer, folder: Path, on_progress: Callable[[int, int], None] = lambda done, total: None, step: int = STEP
+    indexer: Indexer, folder: Path, on_progress: Callable[[int, int], None] = lambda done, total: None
 ) -> IndexReport:
-    """What ``picscribe index FOLDER`` does, reporting (done, total) files as
-    it goes. The report adds up the steps; ``scanned`` is the total."""
-    folder = folder.expanduser().absolute()
-    paths = [e.path for e in scan([folder]).files]
-    total = IndexReport(indexer.captioner.name, indexer.captioner.model_id, scanned=len(paths))
-    on_progress(0, len(paths))
-    for start in range(0, len(paths), step):
-        _add(total, indexer.update(paths[start : start + step]))
-        on_progress(min(start + step, len(paths)), len(paths))
-        if total.stopped:
-            total.complete = False
-            return total
-    # A last full pass forgets files that are gone; everything else is unchanged by now.
-    final = indexer.index([folder])
-    total.removed += final.removed
-    total.failures.extend(f for f in final.failures if f not in total.failures)
-    total.stopped, total.complete = final.stopped, final.complete
-    return total
-
-
-def _add(total: IndexReport, step: IndexReport) -> None:
-    total.captioned += step.captioned
-    total.reused += step.reused
-    total.unchanged += step.unchanged
-    total.removed += step.removed
-    total.failures.extend(step.failures)
-    total.stopped = total.stopped or step.stopped
+    """What ``picscribe index FOLDER`` does, in one run of the indexer,
+    reporting (done, total) files to read as it goes."""
+    return indexer.index([folder.expanduser().absolute()], progress=CountingProgress(on_progress))
 
 
 def summary(report: IndexReport) -> str:

@@ -6,8 +6,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from picscribe.search import Retriever, SentenceTransformerEmbedder
-from picscribe.store import DB_NAME, Store
+from picscribe.library import Library
+from picscribe.search import Retriever
+from picscribe.store import Store
 
 from .filters import folder_choices
 from .pictures import PREVIEW_EDGE
@@ -20,12 +21,14 @@ _PATHS_TTL_S = 5.0
 
 
 def index_exists(settings: UiSettings) -> bool:
-    return (settings.home / DB_NAME).is_file()
+    return Library(settings.config).exists()
 
 
 @dataclass
 class Services:
     settings: UiSettings
+    #: What the store, retriever, captioners and indexers are built from, with every setting of config.toml.
+    library: Library
     store: Store
     retriever: Retriever
     thumbnails: ThumbnailCache
@@ -38,23 +41,21 @@ class Services:
     _folders: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
-    def open(cls, settings: UiSettings, *, create: bool = False) -> Services:
-        store = Store.open(settings.home, create=create)
-        # The model that built the index: a query must be embedded by it.
-        embedder = SentenceTransformerEmbedder(
-            store.embedder_name or settings.embedder, cache_dir=settings.cache_dir / "models"
-        )
-        retriever = Retriever(store, embedder)
+    def open(cls, settings: UiSettings, library: Library | None = None, *, create: bool = False) -> Services:
+        """Over ``library`` (the server's shared one), or a new one from ``settings``."""
+        library = library or Library(settings.config)
+        store = library.open_index(create=create)
         thumbs = ThumbnailCache(settings.cache_dir / "thumbnails")
         previews = ThumbnailCache(settings.cache_dir / "previews", edge=PREVIEW_EDGE)
-        return cls(settings, store, retriever, thumbs, previews)
+        # The retriever embeds queries with the model that built the index.
+        return cls(settings, library, store, library.retriever, thumbs, previews)
 
     @property
     def results(self) -> Results:
         return Results(self.retriever, self.thumbnails, self.servable)
 
     def close(self) -> None:
-        self.store.close()
+        self.library.close()
 
     def _refresh_paths(self) -> None:
         # Every change to what search finds bumps the generation; a move that

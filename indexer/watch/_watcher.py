@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..pipeline import Indexer, IndexReport
+from ..progress import Progress
 from ..scan import ScanResult, scan
 from ._events import EventSink, OverflowListener
 from ._ignore import DEFAULT_IGNORE, IgnorePatterns
@@ -88,6 +89,7 @@ class Watcher:
         options: WatchOptions = WatchOptions(),
         *,
         on_batch: Callable[[BatchReport], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.options = options
         self.roots = [os.path.abspath(r) for r in roots]
@@ -100,6 +102,8 @@ class Watcher:
         self._queue = ChangeQueue(debounce=options.debounce, max_pending=options.max_pending)
         self._state = StateFile(self._store.home)
         self._on_batch = on_batch
+        #: Follows each step's indexing run (a reconciliation scan can be long).
+        self._progress = progress
         self._next_reconcile = 0.0
         self._last_flush = time.monotonic()
         self._last_state_write = 0.0
@@ -204,7 +208,7 @@ class Watcher:
             if os.path.isdir(new):
                 self._queue_unindexed_in(new)
         if batch.paths:
-            report = self._indexer.update(batch.paths, accept=self._ignore.accepts)
+            report = self._indexer.update(batch.paths, accept=self._ignore.accepts, progress=self._progress)
         else:
             report = IndexReport(self._indexer.captioner.name, self._indexer.captioner.model_id)
         self._finish(BatchReport("events", report, moved, len(self._queue)))
@@ -212,7 +216,7 @@ class Watcher:
     def _reconcile(self) -> None:
         if self.options.reconcile_every:
             self._next_reconcile = time.monotonic() + self.options.reconcile_every
-        report = self._indexer.index(self.roots, scanner=self._scan)
+        report = self._indexer.index(self.roots, scanner=self._scan, progress=self._progress)
         self._state.values["last_reconcile_at"] = now_iso()
         self._last_flush = time.monotonic()  # index() writes the FAISS cache itself
         self._finish(BatchReport("reconcile", report, 0, len(self._queue)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from .. import app
 from ..evaluation import (
     SCALE_NOTE,
     CaptionEval,
+    CaptionMemo,
     DatasetError,
     Failure,
     OracleEval,
@@ -19,7 +21,7 @@ from ..evaluation import (
     run_oracle,
     run_retrieval,
 )
-from ._common import Context, emit_json, library_errors, pass_context, printable, say
+from ._common import Context, closed_after, emit_json, library_errors, pass_context, printable, say
 
 MODES = ("captions", "retrieval", "oracle")
 _ORACLE_LABELS = {"bm25": "BM25 only", "dense": "dense only", "hybrid": "hybrid"}
@@ -110,33 +112,38 @@ def eval_(ctx: Context, folder: Path, mode: str, captioner: str | None, as_json:
     choice = app.choose_captioner(cfg) if {"captions", "retrieval"} & set(modes) else None
     if choice is not None:
         say(choice.reason)
+        # Captions and retrieval caption the same photos: each is sent to the backend once.
+        choice = replace(choice, captioner=CaptionMemo(choice.captioner))
 
-    out: dict[str, object] = {"folder": str(dataset.folder), "images": len(items)}
-    failed = False
-    if "captions" in modes:
-        assert choice is not None
-        captions = run_captions(
-            items, choice.captioner, batch_size=cfg.batch_size, workers=cfg.workers,
-            max_pixels=cfg.max_pixels, max_side=cfg.max_side, status=say,
-        )
-        _report_failures("captions", captions.failures)
-        failed |= bool(captions.failures)
-        out["captions"] = captions.to_dict()
-        if not as_json:
-            _print_captions(captions)
-    if "retrieval" in modes:
-        assert choice is not None
-        retrieval = run_retrieval(items, cfg, choice, status=say)
-        _report_failures("retrieval", retrieval.failures)
-        failed |= bool(retrieval.failures)
-        out["retrieval"] = retrieval.to_dict()
-        if not as_json:
-            _print_retrieval(retrieval)
-    if "oracle" in modes:
-        oracle = run_oracle(items, cfg, status=say)
-        out["oracle"] = oracle.to_dict()
-        if not as_json:
-            _print_oracle(oracle)
+    # An API client's connection pool is released when the evaluations are done.
+    with closed_after(choice.captioner if choice is not None else None):
+        out: dict[str, object] = {"folder": str(dataset.folder), "images": len(items)}
+        failed = False
+        if "captions" in modes:
+            assert choice is not None
+            captions = run_captions(
+                items, choice.captioner, batch_size=cfg.batch_size, workers=cfg.workers,
+                max_pixels=cfg.max_pixels, max_side=cfg.max_side, decode_memory=cfg.decode_memory_mb << 20,
+                status=say,
+            )
+            _report_failures("captions", captions.failures)
+            failed |= bool(captions.failures)
+            out["captions"] = captions.to_dict()
+            if not as_json:
+                _print_captions(captions)
+        if "retrieval" in modes:
+            assert choice is not None
+            retrieval = run_retrieval(items, cfg, choice, status=say)
+            _report_failures("retrieval", retrieval.failures)
+            failed |= bool(retrieval.failures)
+            out["retrieval"] = retrieval.to_dict()
+            if not as_json:
+                _print_retrieval(retrieval)
+        if "oracle" in modes:
+            oracle = run_oracle(items, cfg, status=say)
+            out["oracle"] = oracle.to_dict()
+            if not as_json:
+                _print_oracle(oracle)
     if as_json:
         emit_json(out)
     if failed:

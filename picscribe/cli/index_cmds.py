@@ -26,6 +26,7 @@ from ._common import (
     require_utf8_paths,
     say,
 )
+from ._progress import terminal_progress
 
 
 def _summary(report: IndexReport, verb: str) -> None:
@@ -90,10 +91,10 @@ def index(
     choice = app.choose_captioner(cfg)
     check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
-    with opened_store(cfg) as store, closed_after(choice.captioner):
+    with opened_store(cfg) as store, closed_after(choice.captioner), terminal_progress() as progress:
         # The UI serves and indexes only inside the folders named here (or by watch).
         store.add_library_roots(str(p) for p in paths)
-        report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths))
+        report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths), progress=progress)
     if as_json:
         emit_json(report.to_dict())
     if report.scanned == 0 and not report.failures and not report.still_failing:
@@ -128,8 +129,8 @@ def reindex(
     choice = app.choose_captioner(cfg)
     check_budget_applies(cfg, choice.captioner)
     say(choice.reason)
-    with opened_store(cfg, create=False) as store, closed_after(choice.captioner):
-        report = app.indexer_for(cfg, store, choice).reindex()
+    with opened_store(cfg, create=False) as store, closed_after(choice.captioner), terminal_progress() as progress:
+        report = app.indexer_for(cfg, store, choice).reindex(progress=progress)
     if as_json:
         emit_json(report.to_dict())
     _summary(report, "re-indexed")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -10,7 +9,7 @@ import click
 
 from picscribe.store import DB_NAME
 from picscribe.ui import APP_PATH
-from picscribe.ui.settings import ALLOW_INDEX_ANYWHERE_ENV, ROOTS_ENV
+from picscribe.ui.settings import ALLOW_INDEX_ANYWHERE_ENV
 
 from ._common import Context, library_errors, opened_store, pass_context, say
 
@@ -53,16 +52,12 @@ def ui(ctx: Context, port: int, host: str, allow_index_anywhere: bool) -> None:
         with opened_store(cfg, create=False):
             pass  # refuse a broken or too-new index here, in one line, not in the browser
     env = dict(os.environ)
-    # The UI reads its settings from here (it does not import the CLI's config).
+    # The UI opens a Library on this home and so resolves config.toml and the
+    # environment exactly as this command did: every setting reaches it.
     env.update(
         PICSCRIBE_HOME=str(cfg.home),
-        PICSCRIBE_CACHE=str(cfg.cache_dir),
-        PICSCRIBE_EMBEDDER=cfg.embedder,
-        PICSCRIBE_CAPTIONER=cfg.captioner,
-        PICSCRIBE_VLM=cfg.vlm or "",
-        PICSCRIBE_DEVICE=cfg.device,
         # Always set, so a variable left in the caller's environment widens nothing.
-        **{ROOTS_ENV: json.dumps(list(cfg.roots)), ALLOW_INDEX_ANYWHERE_ENV: "1" if allow_index_anywhere else ""},
+        **{ALLOW_INDEX_ANYWHERE_ENV: "1" if allow_index_anywhere else ""},
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
     )
     say(f"picscribe UI for {cfg.home} at http://{host}:{port} (Ctrl-C to stop)")

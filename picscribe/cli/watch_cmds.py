@@ -30,6 +30,7 @@ from ._common import (
     require_utf8_paths,
     say,
 )
+from ._progress import terminal_progress
 
 _SECONDS = click.FloatRange(min=0)
 
@@ -78,12 +79,12 @@ def watch(
         reconcile_every=cfg.watch_reconcile_every,
         ignore=(*cfg.watch_ignore, *extra_ignore),
     )
-    with opened_store(cfg) as store:
+    with opened_store(cfg) as store, terminal_progress() as progress:
         # The UI serves and indexes only inside the folders named here (or by index).
         store.add_library_roots(str(p) for p in paths)
         watcher = Watcher(
             app.indexer_for(cfg, store, choice), list(paths), options,
-            on_batch=lambda done: _report(done, as_json),
+            on_batch=lambda done: _report(done, as_json), progress=progress,
         )
         say(f"watching {', '.join(map(printable, watcher.roots))}; Ctrl-C or SIGTERM to stop")
         try:

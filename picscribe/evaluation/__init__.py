@@ -4,6 +4,7 @@ The public surface: load a folder, run the evaluations, and the metrics on
 their own for anyone scoring captions from elsewhere.
 """
 
+from .caption_memo import CaptionMemo
 from .dataset import CAPTIONS_FILE, DatasetError, EvalItem, EvalSet, load_eval_set
 from .metrics import NounPrecision, bleu, bleu4, cider_d, noun_precision, rouge_l, tokenize
 from .runner import (
@@ -26,6 +27,7 @@ __all__ = [
     "SCALE_NOTE",
     "SCORE_SCALE",
     "CaptionEval",
+    "CaptionMemo",
     "DatasetError",
     "EvalItem",
     "EvalSet",

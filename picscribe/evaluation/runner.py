@@ -13,14 +13,11 @@ CLI formats them.
 from __future__ import annotations
 
 import hashlib
-import logging
 import statistics
 import sys
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,10 +25,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from picscribe.indexer import TASK_CAPTION, Captioner, CaptionResult
+from picscribe.indexer import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult
 from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
 from picscribe.indexer.registry import Choice
 from picscribe.indexer.scan import FileEntry
+from picscribe.indexer.stages import caption_outcomes, read_ahead
 from picscribe.search import DEFAULT_WEIGHTS, FusionWeights, Retriever
 from picscribe.store import CaptionRecord, ImageRecord, Store, TextEmbedder
 
@@ -52,8 +51,6 @@ ORACLE_SEARCHES: tuple[tuple[str, FusionWeights], ...] = (
     ("dense", FusionWeights(dense=1.0, keyword=0.0)),
     ("hybrid", DEFAULT_WEIGHTS),
 )
-
-log = logging.getLogger(__name__)
 
 Status = Callable[[str], None]
 
@@ -192,60 +189,6 @@ class OracleEval:
 # -- captions ----------------------------------------------------------------------
 
 
-def _decode_ahead(
-    items: Sequence[EvalItem], *, workers: int, lookahead: int, max_pixels: int, max_side: int
-) -> Iterator[tuple[EvalItem, Image.Image | DecodeError]]:
-    """Decode on a thread pool, in order, holding at most ``lookahead`` images:
-    a large folder must not be decoded into memory all at once."""
-
-    def work(item: EvalItem) -> Image.Image | DecodeError:
-        try:
-            loaded = load(FileEntry(item.path, 0, 0), frozenset(), max_pixels=max_pixels, max_side=max_side)
-        except DecodeError as exc:
-            return exc
-        except Exception as exc:  # a decoder bug costs one image, not the run
-            return DecodeError(f"unexpected error: {type(exc).__name__}: {exc}")
-        assert loaded.image is not None
-        return loaded.image
-
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="picscribe-eval-decode") as pool:
-        queue: deque[tuple[EvalItem, Future[Image.Image | DecodeError]]] = deque()
-        pending = iter(items)
-        for item in pending:
-            queue.append((item, pool.submit(work, item)))
-            if len(queue) >= lookahead:
-                break
-        while queue:
-            item, fut = queue.popleft()
-            nxt = next(pending, None)
-            if nxt is not None:
-                queue.append((nxt, pool.submit(work, nxt)))
-            yield item, fut.result()
-
-
-def _caption_batch(
-    captioner: Captioner, batch: list[tuple[EvalItem, Image.Image]], failures: list[Failure]
-) -> list[tuple[EvalItem, CaptionResult]]:
-    """Caption a batch; if the batch fails, retry one image at a time so one
-    bad image does not cost the others (as the indexer does)."""
-    try:
-        results = list(captioner.caption([img for _, img in batch], TASK_CAPTION))
-    except Exception:
-        log.debug("batch captioning failed; retrying one image at a time", exc_info=True)
-    else:
-        if len(results) == len(batch):
-            return [(item, r) for (item, _), r in zip(batch, results)]
-    done: list[tuple[EvalItem, CaptionResult]] = []
-    for item, img in batch:
-        try:
-            (result,) = captioner.caption([img], TASK_CAPTION)
-        except Exception as exc:
-            failures.append(Failure(item.file, f"captioner {captioner.name} failed: {type(exc).__name__}: {exc}"))
-            continue
-        done.append((item, result))
-    return done
-
-
 def run_captions(
     items: Sequence[EvalItem],
     captioner: Captioner,
@@ -254,9 +197,15 @@ def run_captions(
     workers: int = 2,
     max_pixels: int,
     max_side: int,
+    decode_memory: int = DEFAULT_DECODE_MEMORY,
     status: Status = _quiet,
 ) -> CaptionEval:
-    """Caption every image and score the captions against its references."""
+    """Caption every image and score the captions against its references.
+
+    Decoding and captioning are the indexer's own stages (``indexer.stages``):
+    the same read-ahead, and the same retry, which never asks a paid backend
+    twice for an image it has already captioned.
+    """
     status(f"captions: captioning {len(items)} image(s) with {captioner.name} ({captioner.model_id})")
     failures: list[Failure] = []
     captioned: list[tuple[EvalItem, CaptionResult]] = []
@@ -264,27 +213,42 @@ def run_captions(
     rest_seconds = 0.0
     rest_images = 0
     batch: list[tuple[EvalItem, Image.Image]] = []
+    stopped: CaptionerStopped | None = None
+    budget = DecodeBudget(decode_memory)
+
+    def decode(item: EvalItem) -> Image.Image:
+        loaded = load(FileEntry(item.path, 0, 0), frozenset(), max_pixels=max_pixels, max_side=max_side, budget=budget)
+        assert loaded.image is not None  # no content counts as known, so every image is decoded
+        return loaded.image
 
     def flush() -> None:
-        nonlocal batch, first_seconds, rest_seconds, rest_images
+        nonlocal batch, first_seconds, rest_seconds, rest_images, stopped
         if not batch:
             return
         started = time.perf_counter()
-        done = _caption_batch(captioner, batch, failures)
+        outcomes = caption_outcomes(captioner, [image for _, image in batch], TASK_CAPTION)
         elapsed = time.perf_counter() - started
         if first_seconds is None:
             first_seconds = elapsed
         else:
             rest_seconds += elapsed
             rest_images += len(batch)
-        captioned.extend(done)
+        for (item, _), outcome in zip(batch, outcomes):
+            if isinstance(outcome, CaptionResult):
+                captioned.append((item, outcome))
+                continue
+            if isinstance(outcome, CaptionerStopped):
+                stopped = stopped or outcome
+            error = f"captioner {captioner.name} failed: {type(outcome).__name__}: {outcome}"
+            failures.append(Failure(item.file, error))
         batch = []
 
     bar = tqdm(total=len(items), unit="img", desc="captioning", disable=not _show_progress(), file=sys.stderr)
-    decoded = _decode_ahead(
-        items, workers=workers, lookahead=max(workers, 2 * batch_size), max_pixels=max_pixels, max_side=max_side
-    )
+    lookahead = max(workers, 2 * batch_size)
+    decoded = read_ahead(items, decode, workers=workers, lookahead=lookahead, thread_name_prefix="picscribe-eval")
+    reached = 0
     for item, outcome in decoded:
+        reached += 1
         bar.update(1)
         if isinstance(outcome, DecodeError):
             failures.append(Failure(item.file, str(outcome)))
@@ -294,8 +258,14 @@ def run_captions(
         # from the steady per-image cost.
         if first_seconds is None or len(batch) >= batch_size:
             flush()
+            if stopped is not None:
+                break  # a refused key or a spent budget: nothing more can be captioned
+    decoded.close()
     flush()
     bar.close()
+    if stopped is not None:
+        message = f"not captioned: captioner {captioner.name} stopped: {stopped}"
+        failures += [Failure(item.file, message) for item in items[reached:]]
 
     candidates = [r.text for _, r in captioned]
     references = [list(item.captions) for item, _ in captioned]
@@ -359,6 +329,14 @@ def run_retrieval(items: Sequence[EvalItem], cfg: Config, choice: Choice, *, sta
             report = app.indexer_for(eval_cfg, store, choice).index([Path(item.path) for item in items])
             failures = [Failure(by_path[p].file if p in by_path else p, e) for p, e in report.failures]
             failed = {p for p, _ in report.failures}
+            if report.stopped is not None:
+                # The captioner stopped the run (a refused key, a spent budget): the photos it
+                # never reached are not in the index, so they cannot be searched for.
+                indexed = {p for p, state in store.file_states_at(by_path).items() if state.status == "ok"}
+                unreached = [p for p in by_path if p not in failed and p not in indexed]
+                message = f"not indexed: captioner {captioner.name} stopped: {report.stopped}"
+                failures += [Failure(by_path[p].file, message) for p in unreached]
+                failed.update(unreached)
             searchable = [item for item in items if item.path not in failed]
             queries = [(item.path, q) for item in searchable for q in item.captions]
             status(f"retrieval: {len(queries)} queries over {len(searchable)} image(s)")

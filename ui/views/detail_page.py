@@ -109,7 +109,7 @@ def _ask(view: DetailView, settings: UiSettings) -> None:
         if not st.form_submit_button("Ask"):
             return
     try:
-        captioner = resources.captioner(settings.captioner, settings.vlm, settings.device)
+        captioner = resources.captioner(settings)
     except Exception as exc:  # a backend that cannot load is this question's error
         st.error(f"No captioner to ask: {exc}")
         return

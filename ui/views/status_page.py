@@ -6,10 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from picscribe.indexer import Indexer, IndexOptions
 from picscribe.store import StoreError
 from picscribe.ui import resources
-from picscribe.ui.indexing import captioner_choices, index_folder, may_index, summary
+from picscribe.ui.indexing import CountingProgress, captioner_choices, index_folder, may_index, summary
 from picscribe.ui.safe_paths import resolved_roots
 from picscribe.ui.services import Services
 from picscribe.ui.settings import UiSettings
@@ -86,15 +85,15 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
     def progress(done: int, total: int) -> None:
         bar.progress(done / total if total else 1.0, text=f"{done} of {total} photos")
 
-    target = services or Services.open(settings, create=True)
+    # One Library per server: its store becomes the shared one, its captioner is kept for the next click.
+    library = resources.library(settings)
+    target = services or Services.open(settings, library, create=True)
     try:
-        captioner = resources.captioner(spec or settings.captioner, settings.vlm, settings.device)
-        indexer = Indexer(
-            target.store, captioner, target.retriever.embedder, IndexOptions(retry_failed=retry, progress=False)
-        )
+        captioner = resources.captioner(settings, spec)
+        indexer = library.indexer(captioner, retry_failed=retry)  # batch size, workers, pixel limits: config.toml
         if recaption:
             with st.spinner(f"Captioning every photo with {captioner.name}…"):
-                recaptioned = indexer.reindex()
+                recaptioned = indexer.reindex(progress=CountingProgress(progress))
             bar.progress(1.0, text="Done")
             done = "search now uses it" if recaptioned.complete else "not complete: search keeps the old captions"
             st.success(f"{recaptioned.captioned} captioned, {len(recaptioned.failures)} failed; {done}.")
@@ -107,8 +106,5 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
     except (StoreError, RuntimeError, ValueError) as exc:
         st.error(f"Indexing failed: {exc}")
         return
-    finally:
-        if services is None:
-            target.close()  # the next run opens the new index as the shared one
     bar.progress(1.0, text=f"Done: {report.scanned} photos")
     (st.warning if report.stopped else st.success)(summary(report))

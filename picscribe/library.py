@@ -1,0 +1,243 @@
+"""``Library``: picscribe from Python, and the one place every front end builds from.
+
+Settings resolve exactly as for the CLI (defaults, ``config.toml``, the
+environment, then keyword overrides). Everything heavy loads on first use:
+a Library opened to read ``status()`` loads no model.
+
+Besides ``Library`` this module names the types its methods take and give,
+so ``picscribe`` exports them from one list (``__all__`` below).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import fields, replace
+from pathlib import Path
+from types import TracebackType
+
+from PIL import Image
+
+from picscribe.indexer import (
+    KNOWN_TASKS,
+    TASK_ALT_TEXT,
+    TASK_CAPTION,
+    TASK_DETAILED,
+    TASK_OCR,
+    Captioner,
+    CaptionerStopped,
+    CaptionerUnavailable,
+    CaptionResult,
+    FakeCaptioner,
+    Indexer,
+    IndexReport,
+    PartialBatch,
+    Progress,
+    Tag,
+    Usage,
+)
+from picscribe.indexer.captioning import Answer, ObjectCount
+from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.scan import FileEntry
+from picscribe.search import Hit, Retriever
+from picscribe.store import SearchFilters, Store, StoreError, StoreStatus
+
+from . import app
+from .config import Config, ConfigError, load_config
+
+__all__ = [
+    "KNOWN_TASKS",
+    "TASK_ALT_TEXT",
+    "TASK_CAPTION",
+    "TASK_DETAILED",
+    "TASK_OCR",
+    "Answer",
+    "CaptionResult",
+    "Captioner",
+    "CaptionerStopped",
+    "CaptionerUnavailable",
+    "Config",
+    "ConfigError",
+    "DecodeError",
+    "FakeCaptioner",
+    "Hit",
+    "IndexReport",
+    "Indexer",
+    "Library",
+    "ObjectCount",
+    "PartialBatch",
+    "Progress",
+    "Retriever",
+    "SearchFilters",
+    "Store",
+    "StoreError",
+    "StoreStatus",
+    "Tag",
+    "Usage",
+]
+
+_SETTINGS = frozenset(f.name for f in fields(Config)) - {"home"}
+
+_ImageInput = str | os.PathLike[str] | Image.Image
+
+
+class Library:
+    """An index of photos, with the captioner and embedder its settings name.
+
+    >>> lib = Library.open("~/picscribe")          # doctest: +SKIP
+    >>> lib.index(["~/Pictures"]); lib.search("pizza on a plate")  # doctest: +SKIP
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._store: Store | None = None
+        self._retriever: Retriever | None = None
+        # One captioner per spec: a VLM or an API client is built once and reused.
+        self._captioners: dict[str, Captioner] = {}
+        # Shared by UI sessions (one Library per server): build each thing once.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, **settings: object) -> Library:
+        """Settings as ``picscribe --home HOME`` resolves them, with ``settings``
+        (any config.toml name: ``captioner="fake"``, ``batch_size=32``) on top;
+        a value of None keeps the configured one."""
+        unknown = set(settings) - _SETTINGS
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(_SETTINGS)}")
+        return cls(load_config(Path(home) if home is not None else None, **settings))
+
+    # -- what it is built from ---------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    @property
+    def store(self) -> Store:
+        """The index, made on first use if there is none yet."""
+        return self.open_index()
+
+    def open_index(self, *, create: bool = True) -> Store:
+        """The index, opened once and kept; without ``create``, StoreError when there is none."""
+        with self._lock:
+            if self._store is None:
+                self._store = app.open_store(self.config, create=create)
+            return self._store
+
+    def exists(self) -> bool:
+        """Whether an index has been made in ``home`` (nothing is opened or created)."""
+        return self._store is not None or app.index_exists(self.config)
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                # Searching makes no index: a wrong home says so instead of answering "nothing found".
+                self._retriever = app.retriever_for(self.config, self.open_index(create=False))
+            return self._retriever
+
+    def captioner(self, spec: str | None = None) -> Captioner:
+        """The backend ``spec`` names (default: the configured ``captioner``),
+        built with every configured option (trust_remote_code, API concurrency,
+        timeout, budgets) and kept for the next call."""
+        spec = spec or self.config.captioner
+        with self._lock:
+            if spec not in self._captioners:
+                self._captioners[spec] = app.choose_captioner(replace(self.config, captioner=spec)).captioner
+            return self._captioners[spec]
+
+    def indexer(self, captioner: str | Captioner | None = None, *, retry_failed: bool = False) -> Indexer:
+        """An indexer with the configured batch size, workers and pixel limits."""
+        backend = self.captioner(captioner) if captioner is None or isinstance(captioner, str) else captioner
+        return app.indexer_for(self.config, self.store, backend, retry_failed=retry_failed)
+
+    # -- indexing -----------------------------------------------------------
+
+    def index(
+        self, paths: Iterable[str | os.PathLike[str]], progress: Progress | None = None, *,
+        captioner: str | Captioner | None = None, retry_failed: bool = False,
+    ) -> IndexReport:
+        """Bring the index in line with folders or files ``paths``: caption what
+        is new or changed, forget what is gone. The folders join the library's roots."""
+        roots = [Path(p).expanduser().absolute() for p in paths]
+        return self.indexer(captioner, retry_failed=retry_failed).index(roots, progress=progress)
+
+    def update(self, paths: Iterable[str | os.PathLike[str]], progress: Progress | None = None) -> IndexReport:
+        """Index just these files (a watcher's batch): new, changed or deleted."""
+        report = self.indexer().update([os.path.abspath(os.path.expanduser(p)) for p in paths], progress=progress)
+        self.store.flush()  # update() leaves the FAISS cache to its caller, for a watcher's many small steps
+        return report
+
+    def reindex(self, captioner: str | Captioner | None = None, progress: Progress | None = None) -> IndexReport:
+        """Caption every indexed photo with ``captioner``; search switches over once all have one."""
+        return self.indexer(captioner).reindex(progress=progress)
+
+    # -- searching ----------------------------------------------------------
+
+    def search(self, query: str, limit: int = 10, filters: SearchFilters | None = None) -> list[Hit]:
+        return self.retriever.search(query, limit, filters or SearchFilters())
+
+    def similar(self, path: str | os.PathLike[str], limit: int = 10, filters: SearchFilters | None = None) -> list[Hit]:
+        """Photos whose caption is closest to ``path``'s (which must be indexed)."""
+        return self.retriever.similar(os.path.abspath(os.path.expanduser(path)), limit, filters or SearchFilters())
+
+    def status(self) -> StoreStatus:
+        """Counts, models and failures. Raises StoreError when there is no index yet."""
+        return self.open_index(create=False).status()
+
+    # -- one image, outside the index -----------------------------------------
+
+    def caption(self, image: _ImageInput, task: str = TASK_CAPTION, *, captioner: str | None = None) -> CaptionResult:
+        backend = self.captioner(captioner)
+        if task not in backend.tasks:
+            raise ValueError(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}")
+        (result,) = backend.caption([self._decoded(image)], task)
+        return result
+
+    def ask(self, image: _ImageInput, question: str, *, captioner: str | None = None) -> Answer:
+        """Answer ``question`` about ``image`` (needs a VLM or the offline captioner)."""
+        backend = self.captioner(captioner)
+        ask = getattr(backend, "ask", None)
+        if not callable(ask):
+            raise ValueError(f"captioner {backend.name} cannot answer questions; use a VLM or the offline captioner")
+        (answer,) = ask([self._decoded(image)], [question])
+        return answer
+
+    def _decoded(self, image: _ImageInput) -> Image.Image:
+        """A path decoded as indexing decodes it (orientation, pixel limits); an image as RGB."""
+        if isinstance(image, Image.Image):
+            return image if image.mode == "RGB" else image.convert("RGB")
+        path = os.path.abspath(os.path.expanduser(image))
+        cfg = self.config
+        loaded = load(FileEntry(path, 0, 0), frozenset(), max_pixels=cfg.max_pixels, max_side=cfg.max_side)
+        assert loaded.image is not None  # no known hashes: every image is decoded
+        return loaded.image
+
+    # -- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the captioners' resources (an API client's connections) and the index."""
+        with self._lock:
+            for backend in self._captioners.values():
+                close = getattr(backend, "close", None)
+                if callable(close):
+                    close()
+            self._captioners.clear()
+            self._retriever = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.home)!r})"
+
