@@ -39,6 +39,7 @@ from picscribe.indexer import (
 )
 from picscribe.indexer.captioning import Answer, ObjectCount
 from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.registry import Choice
 from picscribe.indexer.scan import FileEntry
 from picscribe.search import Hit, Retriever
 from picscribe.store import SearchFilters, Store, StoreError, StoreStatus
@@ -57,6 +58,7 @@ __all__ = [
     "Captioner",
     "CaptionerStopped",
     "CaptionerUnavailable",
+    "Choice",
     "Config",
     "ConfigError",
     "DecodeError",
@@ -89,24 +91,29 @@ class Library:
     >>> lib.index(["~/Pictures"]); lib.search("pizza on a plate")  # doctest: +SKIP
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, read_only: bool = False) -> None:
+        """``read_only``: only read an existing index (``status``, ``search``);
+        never create one, never write to it."""
         self.config = config
+        self.read_only = read_only
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         # One captioner per spec: a VLM or an API client is built once and reused.
-        self._captioners: dict[str, Captioner] = {}
+        self._choices: dict[str, Choice] = {}
         # Shared by UI sessions (one Library per server): build each thing once.
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, home: str | os.PathLike[str] | None = None, **settings: object) -> Library:
+    def open(
+        cls, home: str | os.PathLike[str] | None = None, *, read_only: bool = False, **settings: object
+    ) -> Library:
         """Settings as ``picscribe --home HOME`` resolves them, with ``settings``
         (any config.toml name: ``captioner="fake"``, ``batch_size=32``) on top;
-        a value of None keeps the configured one."""
+        a value of None keeps the configured one. ``read_only``: see ``__init__``."""
         unknown = set(settings) - _SETTINGS
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}; known: {sorted(_SETTINGS)}")
-        return cls(load_config(Path(home) if home is not None else None, **settings))
+        return cls(load_config(Path(home) if home is not None else None, **settings), read_only=read_only)
 
     # -- what it is built from ---------------------------------------------
 
@@ -123,7 +130,10 @@ class Library:
         """The index, opened once and kept; without ``create``, StoreError when there is none."""
         with self._lock:
             if self._store is None:
-                self._store = app.open_store(self.config, create=create)
+                if self.read_only:
+                    self._store = app.open_store(self.config, create=False, read_only=True)
+                else:
+                    self._store = app.open_store(self.config, create=create)
             return self._store
 
     def exists(self) -> bool:
@@ -142,11 +152,15 @@ class Library:
         """The backend ``spec`` names (default: the configured ``captioner``),
         built with every configured option (trust_remote_code, API concurrency,
         timeout, budgets) and kept for the next call."""
+        return self.choose_captioner(spec).captioner
+
+    def choose_captioner(self, spec: str | None = None) -> Choice:
+        """As ``captioner``, with the reason it was chosen (what the CLI prints)."""
         spec = spec or self.config.captioner
         with self._lock:
-            if spec not in self._captioners:
-                self._captioners[spec] = app.choose_captioner(replace(self.config, captioner=spec)).captioner
-            return self._captioners[spec]
+            if spec not in self._choices:
+                self._choices[spec] = app.choose_captioner(replace(self.config, captioner=spec))
+            return self._choices[spec]
 
     def indexer(self, captioner: str | Captioner | None = None, *, retry_failed: bool = False) -> Indexer:
         """An indexer with the configured batch size, workers and pixel limits."""
@@ -220,11 +234,14 @@ class Library:
     def close(self) -> None:
         """Release the captioners' resources (an API client's connections) and the index."""
         with self._lock:
-            for backend in self._captioners.values():
+            closed: set[int] = set()
+            for choice in self._choices.values():
+                backend = choice.captioner
                 close = getattr(backend, "close", None)
-                if callable(close):
+                if callable(close) and id(backend) not in closed:
+                    closed.add(id(backend))
                     close()
-            self._captioners.clear()
+            self._choices.clear()
             self._retriever = None
             if self._store is not None:
                 self._store.close()

@@ -259,3 +259,61 @@ def test_a_plugin_captioner_registered_by_entry_point_indexes_and_answers(
         assert answer.text.startswith("HOW BIG? ") and answer.source == "shout"
         assert lib.status().active_captioner == "shout"
     assert made.closed
+
+
+# -- one composition root: the CLI builds through Library ------------------------------
+
+
+def test_no_cli_command_builds_from_app_directly() -> None:
+    """The CLI, the UI and eval share one composition root: the commands go
+    through ``Library``, never ``picscribe.app``'s builders."""
+    offenders = []
+    for path in sorted((REPO / "picscribe" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                names = {a.name for a in node.names}
+                if module in ("..app", "picscribe.app") or (module in ("..", "picscribe") and "app" in names):
+                    offenders.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(a.name == "picscribe.app" for a in node.names):
+                offenders.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "app":
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_cli_index_takes_config_toml_settings_through_library(
+    run: Run, photos: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("batch_size = 3\n")
+    built: list[picscribe.Indexer] = []
+    closed: list[Library] = []
+    indexer, close = Library.indexer, Library.close
+
+    def spy_indexer(self: Library, *args: object, **kwargs: object) -> picscribe.Indexer:
+        built.append(indexer(self, *args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    def spy_close(self: Library) -> None:
+        closed.append(self)
+        close(self)
+
+    monkeypatch.setattr(Library, "indexer", spy_indexer)
+    monkeypatch.setattr(Library, "close", spy_close)
+    code, report = index_json(run, str(photos))
+    assert code == 0 and report["captioned"] == 6
+    assert [i.options.batch_size for i in built] == [3]
+    assert len(closed) == 1
+
+
+def test_a_read_only_library_never_makes_an_index(photos: Path, home: Path) -> None:
+    with Library.open(home, read_only=True) as lib:
+        with pytest.raises(picscribe.StoreError):
+            lib.status()
+    assert not (home / "index.sqlite").exists()
+    with Library.open(home, captioner="fake") as lib:
+        lib.index([photos])
+    with Library.open(home, read_only=True) as lib:
+        assert lib.status().searchable == 6
+        assert lib.search("pizza")

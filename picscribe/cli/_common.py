@@ -7,8 +7,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any, TypeVar
@@ -18,9 +17,8 @@ import click
 from picscribe.indexer import CaptionerUnavailable
 from picscribe.indexer.registry import BadCaptionerSpec
 from picscribe.search import EmbedderUnavailable
-from picscribe.store import SchemaTooNew, Store, StoreError
+from picscribe.store import SchemaTooNew, StoreError
 
-from .. import app
 from ..config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,26 +112,6 @@ def library_errors(func: F) -> F:
             raise click.ClickException(printable(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def opened_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Iterator[Store]:
-    store = app.open_store(cfg, create=create, read_only=read_only)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
-def closed_after(captioner: object) -> Iterator[None]:
-    """Release a backend's resources (an API client's connection pool) when the command is done."""
-    try:
-        yield
-    finally:
-        close = getattr(captioner, "close", None)
-        if callable(close):
-            close()
 
 
 # Characters a terminal acts on instead of showing: C0 controls (ESC starts

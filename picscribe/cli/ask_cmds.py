@@ -9,8 +9,8 @@ import click
 from picscribe.indexer.decode import DecodeError, load
 from picscribe.indexer.scan import FileEntry
 
-from .. import app
-from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, printable, say
+from ..library import Library
+from ._common import DEVICE, Context, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
@@ -31,7 +31,13 @@ def ask(ctx: Context, image: Path, question: str, captioner: str | None, device:
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     cfg = ctx.with_overrides(captioner=captioner, device=device)
-    choice = app.choose_captioner(cfg)
+    with Library(cfg) as lib:  # closing it releases the backend (an API client's connections)
+        _ask(lib, image, question, as_json)
+
+
+def _ask(lib: Library, image: Path, question: str, as_json: bool) -> None:
+    cfg = lib.config
+    choice = lib.choose_captioner()
     say(choice.reason)
     backend = choice.captioner
     if not callable(getattr(backend, "ask", None)):
@@ -44,8 +50,7 @@ def ask(ctx: Context, image: Path, question: str, captioner: str | None, device:
         raise SystemExit(1) from exc
     assert loaded.image is not None
     try:
-        with closed_after(backend):
-            (answer,) = backend.ask([loaded.image], [question])
+        (answer,) = backend.ask([loaded.image], [question])
     except Exception as exc:  # a model or server failure is this image's error, said in one line
         say(printable(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}"))
         raise SystemExit(1) from exc

@@ -10,8 +10,8 @@ from picscribe.indexer import KNOWN_TASKS, TASK_CAPTION, Captioner, CaptionerSto
 from picscribe.indexer.decode import DecodeError, load
 from picscribe.indexer.scan import FileEntry
 
-from .. import app
-from ._common import DEVICE, Context, closed_after, emit_json, library_errors, pass_context, printable, say
+from ..library import Library
+from ._common import DEVICE, Context, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
@@ -25,12 +25,12 @@ from ._common import DEVICE, Context, closed_after, emit_json, library_errors, p
 def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task: str, device: str | None, as_json: bool) -> None:
     """Caption IMAGE... and print the results. Exit status 1 if any failed."""
     cfg = ctx.with_overrides(captioner=captioner, device=device)
-    choice = app.choose_captioner(cfg)
-    say(choice.reason)
-    backend = choice.captioner
-    if task not in backend.tasks:
-        raise click.BadParameter(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task")
-    with closed_after(backend):
+    with Library(cfg) as lib:  # closing it releases the backend (an API client's connections)
+        choice = lib.choose_captioner()
+        say(choice.reason)
+        backend = choice.captioner
+        if task not in backend.tasks:
+            raise click.BadParameter(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task")
         failed = _caption_each(backend, images, task, cfg.max_pixels, cfg.max_side, as_json)
     if failed:
         say(f"{failed} of {len(images)} image(s) failed")

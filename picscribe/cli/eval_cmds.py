@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from .. import app
 from ..evaluation import (
     SCALE_NOTE,
     CaptionEval,
@@ -21,7 +20,8 @@ from ..evaluation import (
     run_oracle,
     run_retrieval,
 )
-from ._common import Context, closed_after, emit_json, library_errors, pass_context, printable, say
+from ..library import Library
+from ._common import Context, emit_json, library_errors, pass_context, printable, say
 
 MODES = ("captions", "retrieval", "oracle")
 _ORACLE_LABELS = {"bm25": "BM25 only", "dense": "dense only", "hybrid": "hybrid"}
@@ -109,14 +109,13 @@ def eval_(ctx: Context, folder: Path, mode: str, captioner: str | None, as_json:
     cfg = ctx.with_overrides(captioner=captioner)
     items = dataset.items
     say(f"evaluating {len(items)} image(s) from {printable(dataset.folder)}")
-    choice = app.choose_captioner(cfg) if {"captions", "retrieval"} & set(modes) else None
-    if choice is not None:
-        say(choice.reason)
-        # Captions and retrieval caption the same photos: each is sent to the backend once.
-        choice = replace(choice, captioner=CaptionMemo(choice.captioner))
-
-    # An API client's connection pool is released when the evaluations are done.
-    with closed_after(choice.captioner if choice is not None else None):
+    # Closing the Library releases an API client's connection pool when the evaluations are done.
+    with Library(cfg) as lib:
+        choice = lib.choose_captioner() if {"captions", "retrieval"} & set(modes) else None
+        if choice is not None:
+            say(choice.reason)
+            # Captions and retrieval caption the same photos: each is sent to the backend once.
+            choice = replace(choice, captioner=CaptionMemo(choice.captioner))
         out: dict[str, object] = {"folder": str(dataset.folder), "images": len(items)}
         failed = False
         if "captions" in modes:

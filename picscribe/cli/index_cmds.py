@@ -8,7 +8,7 @@ import click
 
 from picscribe.indexer import IndexReport
 
-from .. import app
+from ..library import Library
 from ._common import (
     BATCH_SIZE,
     DEVICE,
@@ -17,10 +17,8 @@ from ._common import (
     api_overrides,
     batch_overrides,
     check_budget_applies,
-    closed_after,
     emit_json,
     library_errors,
-    opened_store,
     pass_context,
     printable,
     require_utf8_paths,
@@ -88,13 +86,14 @@ def index(
         **api_overrides(concurrency, max_requests, max_tokens),
     )
     require_utf8_paths(paths)
-    choice = app.choose_captioner(cfg)
-    check_budget_applies(cfg, choice.captioner)
-    say(choice.reason)
-    with opened_store(cfg) as store, closed_after(choice.captioner), terminal_progress() as progress:
-        # The UI serves and indexes only inside the folders named here (or by watch).
-        store.add_library_roots(str(p) for p in paths)
-        report = app.indexer_for(cfg, store, choice, retry_failed=retry_failed).index(list(paths), progress=progress)
+    with Library(cfg) as lib:
+        choice = lib.choose_captioner()
+        check_budget_applies(cfg, choice.captioner)
+        say(choice.reason)
+        with terminal_progress() as progress:
+            # The UI serves and indexes only inside the folders named here (or by watch).
+            lib.store.add_library_roots(str(p) for p in paths)
+            report = lib.indexer(retry_failed=retry_failed).index(list(paths), progress=progress)
     if as_json:
         emit_json(report.to_dict())
     if report.scanned == 0 and not report.failures and not report.still_failing:
@@ -126,11 +125,13 @@ def reindex(
         captioner=captioner, device=device, **batch_overrides(batch_size),
         **api_overrides(concurrency, max_requests, max_tokens),
     )
-    choice = app.choose_captioner(cfg)
-    check_budget_applies(cfg, choice.captioner)
-    say(choice.reason)
-    with opened_store(cfg, create=False) as store, closed_after(choice.captioner), terminal_progress() as progress:
-        report = app.indexer_for(cfg, store, choice).reindex(progress=progress)
+    with Library(cfg) as lib:
+        choice = lib.choose_captioner()
+        check_budget_applies(cfg, choice.captioner)
+        say(choice.reason)
+        lib.open_index(create=False)
+        with terminal_progress() as progress:
+            report = lib.indexer().reindex(progress=progress)
     if as_json:
         emit_json(report.to_dict())
     _summary(report, "re-indexed")

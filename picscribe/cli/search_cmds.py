@@ -11,8 +11,8 @@ import click
 
 from picscribe.search import Hit, SearchFilters
 
-from .. import app
-from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable, say
+from ..library import Library
+from ._common import Context, emit_json, library_errors, pass_context, printable, say
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m")
 
@@ -80,9 +80,8 @@ def search(
         captioner=captioner or None,
         model=model or None,
     )
-    cfg = ctx.cfg
-    with opened_store(cfg, create=False, read_only=True) as store:
-        retriever = app.retriever_for(cfg, store)
+    with Library(ctx.cfg, read_only=True) as lib:
+        retriever = lib.retriever
         # Load the model before the clock starts: the per-query time shown
         # should be the query's, not the one-time model load's.
         retriever.embedder.embed(["warm-up"])

@@ -8,7 +8,8 @@ import click
 
 from picscribe.indexer.watch import WatcherState, watcher_state
 
-from ._common import Context, emit_json, library_errors, opened_store, pass_context, printable
+from ..library import Library
+from ._common import Context, emit_json, library_errors, pass_context, printable
 
 
 @click.command()
@@ -17,8 +18,8 @@ from ._common import Context, emit_json, library_errors, opened_store, pass_cont
 @library_errors
 def status(ctx: Context, as_json: bool) -> None:
     """Show what the index holds: counts, models, failures, and the watcher."""
-    with opened_store(ctx.cfg, create=False, read_only=True) as store:
-        st = store.status()
+    with Library(ctx.cfg, read_only=True) as lib:
+        st = lib.status()
     watcher = watcher_state(ctx.cfg.home)
     if as_json:
         d = asdict(st)

@@ -11,7 +11,8 @@ from picscribe.store import DB_NAME
 from picscribe.ui import APP_PATH
 from picscribe.ui.settings import ALLOW_INDEX_ANYWHERE_ENV
 
-from ._common import Context, library_errors, opened_store, pass_context, say
+from ..library import Library
+from ._common import Context, library_errors, pass_context, say
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -49,8 +50,8 @@ def ui(ctx: Context, port: int, host: str, allow_index_anywhere: bool) -> None:
     """
     cfg = ctx.cfg
     if (cfg.home / DB_NAME).exists():
-        with opened_store(cfg, create=False):
-            pass  # refuse a broken or too-new index here, in one line, not in the browser
+        with Library(cfg) as lib:
+            lib.open_index(create=False)  # refuse a broken or too-new index here, in one line, not in the browser
     env = dict(os.environ)
     # The UI opens a Library on this home and so resolves config.toml and the
     # environment exactly as this command did: every setting reaches it.

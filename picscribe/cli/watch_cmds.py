@@ -13,7 +13,7 @@ import click
 
 from picscribe.indexer.watch import BatchReport, Watcher, WatcherBusy, WatchOptions, busy_message, watcher_state
 
-from .. import app
+from ..library import Library
 from ._common import (
     BATCH_SIZE,
     DEVICE,
@@ -24,7 +24,6 @@ from ._common import (
     check_budget_applies,
     emit_json,
     library_errors,
-    opened_store,
     pass_context,
     printable,
     require_utf8_paths,
@@ -71,27 +70,29 @@ def watch(
     state = watcher_state(cfg.home)
     if state is not None and state.running:
         raise click.ClickException(printable(busy_message(cfg.home)))
-    choice = app.choose_captioner(cfg)
-    check_budget_applies(cfg, choice.captioner)
-    say(choice.reason)
-    options = WatchOptions(
-        debounce=cfg.watch_debounce,
-        reconcile_every=cfg.watch_reconcile_every,
-        ignore=(*cfg.watch_ignore, *extra_ignore),
-    )
-    with opened_store(cfg) as store, terminal_progress() as progress:
-        # The UI serves and indexes only inside the folders named here (or by index).
-        store.add_library_roots(str(p) for p in paths)
-        watcher = Watcher(
-            app.indexer_for(cfg, store, choice), list(paths), options,
-            on_batch=lambda done: _report(done, as_json), progress=progress,
+    with Library(cfg) as lib:
+        choice = lib.choose_captioner()
+        check_budget_applies(cfg, choice.captioner)
+        say(choice.reason)
+        options = WatchOptions(
+            debounce=cfg.watch_debounce,
+            reconcile_every=cfg.watch_reconcile_every,
+            ignore=(*cfg.watch_ignore, *extra_ignore),
         )
-        say(f"watching {', '.join(map(printable, watcher.roots))}; Ctrl-C or SIGTERM to stop")
-        try:
-            with _stop_on_signals(watcher):
-                watcher.run()
-        except WatcherBusy as exc:
-            raise click.ClickException(printable(exc)) from exc
+        store = lib.store
+        with terminal_progress() as progress:
+            # The UI serves and indexes only inside the folders named here (or by index).
+            store.add_library_roots(str(p) for p in paths)
+            watcher = Watcher(
+                lib.indexer(), list(paths), options,
+                on_batch=lambda done: _report(done, as_json), progress=progress,
+            )
+            say(f"watching {', '.join(map(printable, watcher.roots))}; Ctrl-C or SIGTERM to stop")
+            try:
+                with _stop_on_signals(watcher):
+                    watcher.run()
+            except WatcherBusy as exc:
+                raise click.ClickException(printable(exc)) from exc
     say("watcher stopped")
 
 
