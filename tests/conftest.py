@@ -4,8 +4,10 @@ user's real picscribe home or any model hub."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,3 +91,36 @@ def deadline(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+#: The uid and gid tests drop to where file permissions must apply (root ignores them).
+NOBODY = 65534
+
+
+@contextmanager
+def unprivileged() -> Iterator[None]:
+    """Root reads and writes anything whatever the mode bits: run as nobody for the duration."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temp dir that an unprivileged user can use (pytest's tmp_path is 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="picscribe-shared-"))
+    root.chmod(0o777)
+    try:
+        yield root
+    finally:
+        for p in [root, *root.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(0o777)
+        shutil.rmtree(root)

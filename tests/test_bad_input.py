@@ -13,21 +13,18 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, Run, deadline, index_json
+from conftest import SAMPLES, Run, deadline, index_json, unprivileged
 from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
 from picscribe.indexer.scan import ScanResult, scan
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
 
-NOBODY = 65534
 SAMPLE_FILES = sorted(SAMPLES.glob("*.jpg"))
 # The `photos` fixture holds the first six; these are distinct extra pictures.
 EXTRA_A, EXTRA_B = SAMPLE_FILES[6], SAMPLE_FILES[7]
@@ -239,33 +236,6 @@ def test_path_with_spaces_and_unicode_is_indexed(run: Run, photos: Path) -> None
 # -- unreadable: needs a user that file permissions apply to -------------------------
 
 
-@pytest.fixture
-def shared_tmp() -> Iterator[Path]:
-    """A temp dir that an unprivileged user can use (pytest's tmp_path is 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="picscribe-perm-"))
-    root.chmod(0o777)
-    try:
-        yield root
-    finally:
-        for p in [root, *root.rglob("*")]:
-            if not p.is_symlink():
-                p.chmod(0o777)
-        shutil.rmtree(root)
-
-
-@contextmanager
-def _unprivileged() -> Iterator[None]:
-    """Root reads anything, chmod 000 or not: run as nobody for the duration."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-
-
 def _warm_up_as_root(run: Run, tmp_path: Path) -> None:
     """Index once with full privileges so that everything the run needs is in
     memory: the embedding model (its cache is 0700) and every lazily imported
@@ -296,7 +266,7 @@ def test_unreadable_file(run: Run, shared_tmp: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PICSCRIBE_HOME", str(shared_tmp / "home"))
     good = sorted(str(folder / s.name) for s in SAMPLE_FILES[:6])
 
-    with _unprivileged():
+    with unprivileged():
         if os.access(bad, os.R_OK, effective_ids=True):  # pragma: no cover
             # Not root, yet permissions do not bind (CAP_DAC_OVERRIDE): untestable.
             # As root we dropped to nobody, where this cannot happen.
@@ -337,7 +307,7 @@ def test_unreadable_folder_is_reported(
     (shared_tmp / "home").mkdir(mode=0o777)
     (shared_tmp / "home").chmod(0o777)
     monkeypatch.setenv("PICSCRIBE_HOME", str(shared_tmp / "home"))
-    with _unprivileged():
+    with unprivileged():
         if os.access(private, os.R_OK, effective_ids=True):  # pragma: no cover
             pytest.skip("file permissions are not enforced for this user")
         result = run("index", str(folder), "--captioner", "fake")

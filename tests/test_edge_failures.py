@@ -11,11 +11,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -23,46 +21,16 @@ import pytest
 from sqlalchemy import event
 
 import picscribe.store._store as store_module
-from conftest import SAMPLES, Run, deadline
+from conftest import SAMPLES, Run, deadline, unprivileged
 from picscribe.search.embedder import bundled_model_dir
 from picscribe.store import DB_NAME, VECTORS_NAME, CaptionRecord, ImageRecord, Store, StoreError, StoreFull, VectorIndex
 from picscribe.store._vector_index import STALE_TEMP_SECONDS
 
-NOBODY = 65534
 SAMPLE_FILES = sorted(SAMPLES.glob("*.jpg"))
 DIM = 8
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-@contextmanager
-def _unprivileged() -> Iterator[None]:
-    """Root reads and writes anything whatever the mode bits: run as nobody for the duration."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(NOBODY)
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[Path]:
-    """A temp dir that an unprivileged user can use (pytest's tmp_path is 0700)."""
-    root = Path(tempfile.mkdtemp(prefix="picscribe-edges-"))
-    root.chmod(0o777)
-    try:
-        yield root
-    finally:
-        for p in [root, *root.rglob("*")]:
-            if not p.is_symlink():
-                p.chmod(0o777)
-        shutil.rmtree(root)
 
 
 def _copy_photos(folder: Path, count: int, start: int = 0) -> list[Path]:
@@ -215,7 +183,7 @@ def test_unreadable_vectors_file_is_rebuilt(shared_tmp: Path) -> None:
         p.chmod(0o666)
     home.chmod(0o777)
     (home / VECTORS_NAME).chmod(0)
-    with _unprivileged(), deadline(30):
+    with unprivileged(), deadline(30):
         if os.access(home / VECTORS_NAME, os.R_OK, effective_ids=True):  # pragma: no cover
             pytest.skip("file permissions are not enforced for this user")
         with Store.open(home) as store:
@@ -295,7 +263,7 @@ def test_model_cache_is_usable_by_a_second_user(shared_tmp: Path) -> None:
         pytest.skip("the bundled embedding model package is not installed")
     assert target.stat().st_mode & 0o777 == 0o755
     assert not list(cache.glob(".unzip-*"))
-    with _unprivileged():
+    with unprivileged():
         assert os.access(target / "modules.json", os.R_OK, effective_ids=True)
         # The second user finds the first one's copy and unpacks nothing.
         assert bundled_model_dir(cache) == target
@@ -306,7 +274,7 @@ def test_a_model_cache_the_second_user_cannot_write_is_a_clear_error(shared_tmp:
 
     cache = shared_tmp / "cache"
     cache.mkdir(mode=0o755)
-    with _unprivileged():
+    with unprivileged():
         if os.access(cache, os.W_OK, effective_ids=True):  # pragma: no cover
             pytest.skip("file permissions are not enforced for this user")
         with pytest.raises(EmbedderUnavailable, match="set PICSCRIBE_CACHE to a folder you can write"):
@@ -341,7 +309,7 @@ def test_status_and_search_work_on_a_read_only_home(
     (home / VECTORS_NAME).unlink()  # a stale cache: search must rebuild it in memory, not write it
     home.chmod(0o555)
     before = _listing(home)
-    with _unprivileged():
+    with unprivileged():
         if os.access(home, os.W_OK, effective_ids=True):  # pragma: no cover
             pytest.skip("file permissions are not enforced for this user")
         status = run("status", "--json")
@@ -404,7 +372,7 @@ def test_unreadable_folder_shows_in_status_until_it_can_be_listed(
     home.mkdir(mode=0o777)
     home.chmod(0o777)
     monkeypatch.setenv("PICSCRIBE_HOME", str(home))
-    with _unprivileged():
+    with unprivileged():
         if os.access(private, os.R_OK, effective_ids=True):  # pragma: no cover
             pytest.skip("file permissions are not enforced for this user")
         assert run("index", str(folder), "--captioner", "fake").exit_code == 1
