@@ -47,6 +47,7 @@ def _library_home(n: int) -> tuple[Path, dict[str, float]]:
 
 def _commit() -> str:
     """The code the cached library was built with: its figures are reused by later runs."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
 
@@ -64,33 +65,74 @@ def store_rows(n: int, n_queries: int) -> list[Row]:
     sec = f"store {n // 1000}k"
     big = n >= 1_000_000
     rows = [
-        Row(sec, "bulk insert, Store.write_batch (batches of 5000)", build["rows_per_s"], "rows/s",
-            "raw sqlite3 executemany", _library.raw_insert_rate(),
+        Row(
+            sec,
+            "bulk insert, Store.write_batch (batches of 5000)",
+            build["rows_per_s"],
+            "rows/s",
+            "raw sqlite3 executemany",
+            _library.raw_insert_rate(),
             note=f"cached build by commit {build.get('commit', 'unknown')}: {build['write_s']:.0f} s writes"
-                 f" + {build['faiss_build_s']:.0f} s FAISS build"),
-        Row(sec, "peak RSS, index process (store writes + FAISS build)", build["peak_rss_mb"], "MB",
-            goal="<= 2500 MB" if big else "", met=build["peak_rss_mb"] <= 2500 if big else None,
-            note=f"from the cached build (built by commit {build.get('commit', 'unknown')})"),
+            f" + {build['faiss_build_s']:.0f} s FAISS build",
+        ),
+        Row(
+            sec,
+            "peak RSS, index process (store writes + FAISS build)",
+            build["peak_rss_mb"],
+            "MB",
+            goal="<= 2500 MB" if big else "",
+            met=build["peak_rss_mb"] <= 2500 if big else None,
+            note=f"from the cached build (built by commit {build.get('commit', 'unknown')})",
+        ),
     ]
     rebuilt = _subprocess_json("--rebuild", str(home))
-    rows.append(Row(sec, "peak RSS, FAISS rebuild from SQLite (streamed)", rebuilt["peak_rss_mb"], "MB",
-                    goal="<= 2500 MB" if big else "", met=rebuilt["peak_rss_mb"] <= 2500 if big else None,
-                    note=f"{rebuilt['rebuild_s']:.0f} s for {rebuilt['vectors']} vectors"))
+    rows.append(
+        Row(
+            sec,
+            "peak RSS, FAISS rebuild from SQLite (streamed)",
+            rebuilt["peak_rss_mb"],
+            "MB",
+            goal="<= 2500 MB" if big else "",
+            met=rebuilt["peak_rss_mb"] <= 2500 if big else None,
+            note=f"{rebuilt['rebuild_s']:.0f} s for {rebuilt['vectors']} vectors",
+        )
+    )
     probe = _subprocess_json(str(home), str(n_queries))
     lat = {k: percentiles(v) for k, v in probe["latency_s"].items()}
     vec50 = lat["vector search only (depth 50)"][0]
     for name, (p50, p99) in lat.items():
-        rows.append(Row(sec, f"{name}: p50", p50, "ms", "vector-only p50", vec50,
-                        note=f"p99 {p99:.1f} ms, {n_queries} queries, no query embedding"))
-    rows.append(Row(sec, f"peak RSS, search process ({probe['index_kind']})", probe["peak_rss_mb"], "MB",
-                    goal="<= 2500 MB" if big else "", met=probe["peak_rss_mb"] <= 2500 if big else None))
+        rows.append(
+            Row(
+                sec,
+                f"{name}: p50",
+                p50,
+                "ms",
+                "vector-only p50",
+                vec50,
+                note=f"p99 {p99:.1f} ms, {n_queries} queries, no query embedding",
+            )
+        )
+    rows.append(
+        Row(
+            sec,
+            f"peak RSS, search process ({probe['index_kind']})",
+            probe["peak_rss_mb"],
+            "MB",
+            goal="<= 2500 MB" if big else "",
+            met=probe["peak_rss_mb"] <= 2500 if big else None,
+        )
+    )
     cold = probe["cold_total_s"]
     for phase in ("imports_s", "open_s", "faiss_load_s", "model_load_s", "first_query_s"):
         rows.append(Row(sec, f"cold start: {phase[:-2].replace('_', ' ')}", probe[phase], "s", "cold total", cold))
     env = {**os.environ, "PICSCRIBE_HOME": str(home)}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "picscribe", "search", "a dog on a beach", "--limit", "5", "--json"],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "picscribe", "search", "a dog on a beach", "--limit", "5", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     cli = time.perf_counter() - started
     rows.append(Row(sec, "`picscribe search` process, start to result", cli, "s", "probe cold total", cold))
     return rows

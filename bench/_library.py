@@ -40,9 +40,7 @@ def _records(cv: _vectors.CaptionVectors, start: int, vecs, src):  # type: ignor
         images.append(ImageRecord(f"/lib/{i // FOLDER_SIZE:04d}/{i}.jpg", 50_000, i, h, 640, 480, "JPEG", taken))
         text = cv.texts[src[j]]
         obj = next(o for o in _vectors.OBJECTS[::-1] if o in text)
-        captions.append(
-            CaptionRecord(h, CAPTIONER, MODEL, "caption", text, vecs[j], objects=((obj, 1, 0.9),))
-        )
+        captions.append(CaptionRecord(h, CAPTIONER, MODEL, "caption", text, vecs[j], objects=((obj, 1, 0.9),)))
     return images, captions
 
 
@@ -89,9 +87,13 @@ def raw_insert_rate(n: int = 20_000) -> float:
     started = time.perf_counter()
     with conn:
         conn.executemany("INSERT INTO i VALUES (?, ?, ?)", ((i, f"/lib/{i}.jpg", f"{i:016x}") for i in range(n)))
-        conn.executemany("INSERT INTO c VALUES (?, ?, ?)", ((i, f"{i:016x}", "two red buses parked on a street") for i in range(n)))
+        conn.executemany(
+            "INSERT INTO c VALUES (?, ?, ?)", ((i, f"{i:016x}", "two red buses parked on a street") for i in range(n))
+        )
         conn.executemany("INSERT INTO e VALUES (?, ?)", ((i, blob) for i in range(n)))
-        conn.executemany("INSERT INTO f(rowid, caption) VALUES (?, ?)", ((i, "two red buses parked on a street") for i in range(n)))
+        conn.executemany(
+            "INSERT INTO f(rowid, caption) VALUES (?, ?)", ((i, "two red buses parked on a street") for i in range(n))
+        )
     return n / (time.perf_counter() - started)
 
 

@@ -26,8 +26,11 @@ def _cli(home: Path, *args: str) -> float:
     env = {**os.environ, "PICSCRIBE_HOME": str(home)}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "picscribe", *args], env=env, check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "picscribe", *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
@@ -65,7 +68,15 @@ def run(n: int, log=print) -> list[Row]:  # type: ignore[no-untyped-def]
     cli = min(_cli(home, "index", str(images), "--captioner", "fake") for _ in range(2))
     startup = min(_cli(home, "status") for _ in range(2))
     return [
-        Row("no-op re-index", f"`picscribe index` over {n} unchanged files", cli, "s", "walk+stat only", floor,
-            "<= 2 s" if n >= 10_000 else "", (cli <= 2) if n >= 10_000 else None,
-            f"`picscribe status` process alone {startup:.2f} s; best of 2"),
+        Row(
+            "no-op re-index",
+            f"`picscribe index` over {n} unchanged files",
+            cli,
+            "s",
+            "walk+stat only",
+            floor,
+            "<= 2 s" if n >= 10_000 else "",
+            (cli <= 2) if n >= 10_000 else None,
+            f"`picscribe status` process alone {startup:.2f} s; best of 2",
+        ),
     ]

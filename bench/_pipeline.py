@@ -33,12 +33,12 @@ def _images(folder: Path, n: int) -> list[Path]:
 
 
 def run(n: int, captioner: str) -> list[Row]:
+    from picscribe.app import embedder_for, indexer_for
+    from picscribe.config import load_config
     from picscribe.indexer import choose
     from picscribe.indexer.captioning import TASK_CAPTION
     from picscribe.indexer.decode import load
     from picscribe.indexer.scan import FileEntry
-    from picscribe.app import embedder_for, indexer_for
-    from picscribe.config import load_config
     from picscribe.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-pipeline-"))
@@ -52,8 +52,12 @@ def run(n: int, captioner: str) -> list[Row]:
         cap = choice.captioner
         emb = embedder_for(cfg)
         decoded = [
-            load(FileEntry(str(p), p.stat().st_size, p.stat().st_mtime_ns), set(), max_pixels=cfg.max_pixels,
-                 max_side=cfg.max_side).image
+            load(
+                FileEntry(str(p), p.stat().st_size, p.stat().st_mtime_ns),
+                set(),
+                max_pixels=cfg.max_pixels,
+                max_side=cfg.max_side,
+            ).image
             for p in paths
         ]
         # Warm both models, so neither side pays the load.
@@ -76,9 +80,17 @@ def run(n: int, captioner: str) -> list[Row]:
         stage_rate = n / slowest_s
         ratio = pipeline_rate / stage_rate
         return [
-            Row("pipeline", f"`index` images/s ({choice.captioner.name}, {n} images, batch {batch})", pipeline_rate,
-                "img/s", f"{slowest_name} stage alone", stage_rate, ">= 0.90 of stage", ratio >= 0.90,
-                f"caption {n / caption_s:.1f} img/s, embed {n / embed_s:.0f} img/s"),
+            Row(
+                "pipeline",
+                f"`index` images/s ({choice.captioner.name}, {n} images, batch {batch})",
+                pipeline_rate,
+                "img/s",
+                f"{slowest_name} stage alone",
+                stage_rate,
+                ">= 0.90 of stage",
+                ratio >= 0.90,
+                f"caption {n / caption_s:.1f} img/s, embed {n / embed_s:.0f} img/s",
+            ),
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -89,7 +89,9 @@ def main(home: str, n_queries: int) -> dict[str, object]:
         "allowed_caption_ids, date filter (~10%)": lambda s: store.allowed_caption_ids(
             SearchFilters(date_from="2016-01-01 00:00:00", date_to="2016-12-31 23:59:59")
         ),
-        "allowed_caption_ids, object filter (~1.6%)": lambda s: store.allowed_caption_ids(SearchFilters(objects=("dog",))),
+        "allowed_caption_ids, object filter (~1.6%)": lambda s: store.allowed_caption_ids(
+            SearchFilters(objects=("dog",))
+        ),
     }
     out["latency_s"] = {name: timed_each(fn, texts) for name, fn in cases.items()}
     store.close()

@@ -68,12 +68,27 @@ def run(sizes: list[int], n_queries: int, slow_queries: int, e2e_queries: int, l
         name = spec.kind + (f" nlist={spec.nlist} nprobe={spec.nprobe}" if spec.nlist else "")
         big = n >= 1_000_000
         rows += [
-            Row(sec, f"{name}: p50", c50, "ms", "flat p50", f50, "<= 10 ms" if big else "", c50 <= 10 if big else None,
-                f"{len(queries)} queries; baseline over {len(slow)}"),
+            Row(
+                sec,
+                f"{name}: p50",
+                c50,
+                "ms",
+                "flat p50",
+                f50,
+                "<= 10 ms" if big else "",
+                c50 <= 10 if big else None,
+                f"{len(queries)} queries; baseline over {len(slow)}",
+            ),
             Row(sec, f"{name}: p99", c99, "ms", "flat p99", f99, "<= 30 ms" if big else "", c99 <= 30 if big else None),
             Row(sec, "numpy brute force: p50", n50, "ms", "flat p50", f50),
-            Row(sec, f"recall@{K} vs exact", _recall(got, truth), "", goal=">= 0.95" if big else "",
-                met=_recall(got, truth) >= 0.95 if big else None),
+            Row(
+                sec,
+                f"recall@{K} vs exact",
+                _recall(got, truth),
+                "",
+                goal=">= 0.95" if big else "",
+                met=_recall(got, truth) >= 0.95 if big else None,
+            ),
             Row(sec, "index build (train + add)", build_s, "s"),
         ]
         rows += _filtered(sec, vi, X, queries[:200])
@@ -99,8 +114,15 @@ def _filtered(sec: str, vi: VectorIndex, X: np.ndarray, queries: np.ndarray) -> 
         times = timed_each(lambda q: got.append([i for i, _ in vi.search(q, K, allowed)]), queries)
         recall = _recall(got, np.array(truth))
         rows.append(
-            Row(sec, f"filter {share:.0%} of ids: p50", percentiles(times)[0], "ms", "unfiltered p50", base,
-                note=f"recall@{K} vs exact filtered = {recall:.3f}")
+            Row(
+                sec,
+                f"filter {share:.0%} of ids: p50",
+                percentiles(times)[0],
+                "ms",
+                "unfiltered p50",
+                base,
+                note=f"recall@{K} vs exact filtered = {recall:.3f}",
+            )
         )
     return rows
 
@@ -112,5 +134,12 @@ def _end_to_end(sec: str, vi: VectorIndex, cv: _vectors.CaptionVectors, n_querie
     texts = cv.query_texts[:n_queries]
     search_only = percentiles(timed_each(lambda q: vi.search(q, K), cv.queries[:n_queries]))
     both = percentiles(timed_each(lambda s: vi.search(emb.embed([s])[0], K), texts))
-    return Row(sec, "end-to-end with query embedding: p50", both[0], "ms", "search-only p50", search_only[0],
-               note=f"p99 {both[1]:.1f} ms; {len(texts)} queries")
+    return Row(
+        sec,
+        "end-to-end with query embedding: p50",
+        both[0],
+        "ms",
+        "search-only p50",
+        search_only[0],
+        note=f"p99 {both[1]:.1f} ms; {len(texts)} queries",
+    )

@@ -27,16 +27,18 @@ sys.path.insert(0, str(REPO / "tests"))
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the server takes per request")
-    parser.add_argument("--copies", type=int, default=2, help="copies of the 26 samples (each copy re-encoded, so new content)")
+    parser.add_argument(
+        "--copies", type=int, default=2, help="copies of the 26 samples (each copy re-encoded, so new content)"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     args = parser.parse_args()
 
+    from api_servers import serve
     from PIL import Image
 
-    from api_servers import serve
-    from picscribe.indexer import choose
     from picscribe.app import embedder_for, indexer_for
     from picscribe.config import load_config
+    from picscribe.indexer import choose
     from picscribe.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-api-"))
@@ -71,8 +73,8 @@ def main() -> None:
 
     base = rows[0][2]
     print(f"{count} images, server latency {args.latency * 1000:.0f} ms per request, openai client, real pipeline\n")
-    print(f"| concurrency | seconds | images/s | speed-up vs 1 | latency-bound ideal |")
-    print(f"|---|---|---|---|---|")
+    print("| concurrency | seconds | images/s | speed-up vs 1 | latency-bound ideal |")
+    print("|---|---|---|---|---|")
     for concurrency, seconds, rate in rows:
         print(f"| {concurrency} | {seconds:.2f} | {rate:.1f} | {rate / base:.2f}x | {concurrency}x |")
 

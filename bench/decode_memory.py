@@ -91,7 +91,9 @@ def child(tree: Path, files: list[str], workers: int, max_pixels: int | None, de
         sys.path.insert(0, str(tree))
     prefix = "picscribe." if new_layout else ""
     decoded_by = importlib.import_module(prefix + "indexer")
-    FakeCaptioner, IndexOptions, Indexer = (getattr(decoded_by, n) for n in ("FakeCaptioner", "IndexOptions", "Indexer"))
+    FakeCaptioner, IndexOptions, Indexer = (
+        getattr(decoded_by, n) for n in ("FakeCaptioner", "IndexOptions", "Indexer")
+    )
     FileEntry = importlib.import_module(prefix + "indexer.scan").FileEntry
     Store = importlib.import_module(prefix + "store").Store
 
@@ -108,11 +110,18 @@ def child(tree: Path, files: list[str], workers: int, max_pixels: int | None, de
         outcomes = [outcome for _, outcome in indexer._load_ahead(entries, frozenset())]
         seconds = time.perf_counter() - started
     errors = sorted({str(o) for o in outcomes if isinstance(o, Exception)})
-    print(json.dumps({
-        "peak_mb": _vm_hwm_mb(), "baseline_mb": baseline, "seconds": seconds,
-        "decoded": sum(1 for o in outcomes if not isinstance(o, Exception)), "errors": errors,
-        "code": str(Path(decoded_by.__file__).resolve().parent.parent),
-    }))
+    print(
+        json.dumps(
+            {
+                "peak_mb": _vm_hwm_mb(),
+                "baseline_mb": baseline,
+                "seconds": seconds,
+                "decoded": sum(1 for o in outcomes if not isinstance(o, Exception)),
+                "errors": errors,
+                "code": str(Path(decoded_by.__file__).resolve().parent.parent),
+            }
+        )
+    )
 
 
 # -- the parent ---------------------------------------------------------------------
@@ -160,8 +169,12 @@ def main() -> None:
         print(f"[bench] writing {args.files} PNGs of {args.side}x{args.side} ...", file=sys.stderr, flush=True)
         files = write_pngs(folder, args.files, args.side)
         before_tree = Path(tmp) / "before"
-        subprocess.run(["git", "worktree", "add", "--detach", str(before_tree), args.before_rev],
-                       cwd=REPO, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(before_tree), args.before_rev],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
         try:
             configurations = [
                 ("before (" + args.before_rev + "): old pixel limit, no budget", before_tree, PILLOW_HARD_LIMIT, None),
@@ -194,8 +207,10 @@ def main() -> None:
     print("-+-".join("-" * w for w in widths))
     for c in cells:
         print(" | ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
-    print(f"({args.files} files of {args.side}x{args.side} RGB, {args.workers} workers; "
-          f"RSS before decoding: {rows[0][1]['baseline_mb']:.0f} MB in each process)")
+    print(
+        f"({args.files} files of {args.side}x{args.side} RGB, {args.workers} workers; "
+        f"RSS before decoding: {rows[0][1]['baseline_mb']:.0f} MB in each process)"
+    )
 
 
 if __name__ == "__main__":

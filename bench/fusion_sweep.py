@@ -19,10 +19,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from picscribe.indexer import choose
 from picscribe.app import indexer_for
 from picscribe.config import load_config
 from picscribe.evaluation import RankStats, load_eval_set, run_oracle
+from picscribe.indexer import choose
 from picscribe.search import FusionWeights, Retriever
 from picscribe.store import Store
 

@@ -51,11 +51,21 @@ def main() -> None:
         embedder_for(cfg).embed(["warm up"])  # exclude the one-time embedder load from throughput
         report = indexer.index([Path(args.folder)])
         n = report.captioned
-        rows.append((f"index {n} images ({args.captioner}), in-process", f"{report.seconds:.2f} s = {n / report.seconds:.2f} images/s"))
+        rows.append(
+            (
+                f"index {n} images ({args.captioner}), in-process",
+                f"{report.seconds:.2f} s = {n / report.seconds:.2f} images/s",
+            )
+        )
         again = indexer.index([Path(args.folder)])
         rows.append(("no-op re-index, in-process", f"{again.seconds * 1000:.1f} ms ({again.decoded} decoded)"))
 
-    rows.append(("no-op re-index, CLI process", f"{timed(CLI + ['index', args.folder, '--captioner', args.captioner], env):.2f} s"))
+    rows.append(
+        (
+            "no-op re-index, CLI process",
+            f"{timed(CLI + ['index', args.folder, '--captioner', args.captioner], env):.2f} s",
+        )
+    )
     cold = [timed(CLI + ["search", "pizza on a plate", "--limit", "3"], env) for _ in range(3)]
     rows.append(("search, cold (new process), median of 3", f"{statistics.median(cold):.2f} s"))
 
@@ -63,7 +73,9 @@ def main() -> None:
         retriever = retriever_for(cfg, store)
         started = time.perf_counter()
         retriever.search("a bus on the road", limit=10)
-        rows.append(("search, first in process (embedder already loaded)", f"{(time.perf_counter() - started) * 1000:.0f} ms"))
+        rows.append(
+            ("search, first in process (embedder already loaded)", f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        )
         times = []
         for i in range(args.queries):
             started = time.perf_counter()

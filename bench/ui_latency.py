@@ -90,9 +90,7 @@ def measure(home: Path, queries: list[str], workdir: Path) -> dict[str, list[flo
             for query in queries:
                 seconds, _ = submit_query(driver, box, query)
                 times[temperature].append(seconds)
-                summary = driver.execute_script(
-                    "return document.querySelector('.st-key-results-summary').innerText"
-                )
+                summary = driver.execute_script("return document.querySelector('.st-key-results-summary').innerText")
                 if temperature == "warm":
                     times["server"].append(float(re.search(r"in (\d+) ms", summary).group(1)) / 1000)
     return times

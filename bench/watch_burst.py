@@ -30,7 +30,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer  # noqa: E402
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions  # noqa: E402
 from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions  # noqa: E402
 from picscribe.search import SentenceTransformerEmbedder  # noqa: E402
 from picscribe.store import Store  # noqa: E402
@@ -83,7 +83,9 @@ def main() -> None:
     indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions(batch_size=args.batch_size))
     batches: list[tuple[float, BatchReport]] = []
     watcher = Watcher(
-        indexer, [library], WatchOptions(debounce=args.debounce, reconcile_every=0),
+        indexer,
+        [library],
+        WatchOptions(debounce=args.debounce, reconcile_every=0),
         on_batch=lambda r: batches.append((time.perf_counter(), r)),
     )
     timing(embedder, "embed", "embed captions (MiniLM, CPU)")
@@ -128,8 +130,10 @@ def main() -> None:
         rows.append(("  " + label, seconds))
     rows.append(("  read, hash, decode, loop (rest of Indexer.update)", update - sum(inside.values())))
     rows.append(("FAISS file write (flush)", spent.get("FAISS file write (flush)", 0.0)))
-    print(f"{args.files} files, debounce {args.debounce}s, batch size {args.batch_size}, "
-          f"{len(event_batches)} event batches; {searchable} searchable, {vectors} vectors in FAISS")
+    print(
+        f"{args.files} files, debounce {args.debounce}s, batch size {args.batch_size}, "
+        f"{len(event_batches)} event batches; {searchable} searchable, {vectors} vectors in FAISS"
+    )
     print(f"{'where the time went':<55} {'seconds':>8} {'share':>6}")
     for label, seconds in rows:
         print(f"{label:<55} {seconds:>8.2f} {seconds / total:>6.0%}")

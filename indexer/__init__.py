@@ -1,5 +1,6 @@
 """Indexing: scan folders, decode, caption, embed, and write to the store."""
 
+from .captioners.fake import FakeCaptioner
 from .captioning import (
     KNOWN_TASKS,
     TASK_ALT_TEXT,
@@ -14,8 +15,7 @@ from .captioning import (
     Tag,
     Usage,
 )
-from .captioners.fake import FakeCaptioner
-from .pipeline import IndexOptions, Indexer, IndexReport, embedding_text
+from .pipeline import Indexer, IndexOptions, IndexReport, embedding_text
 from .progress import NoProgress, Progress
 from .registry import Choice, UnknownCaptioner, choose, create
 

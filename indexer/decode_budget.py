@@ -48,8 +48,7 @@ class DecodeBudget:
             ticket = self._next_ticket
             self._next_ticket += 1
             self._changed.wait_for(
-                lambda: self._admitting == ticket
-                and (self._in_use == 0 or self._in_use + nbytes <= self.capacity)
+                lambda: self._admitting == ticket and (self._in_use == 0 or self._in_use + nbytes <= self.capacity)
             )
             self._in_use += nbytes
             self._admitting += 1

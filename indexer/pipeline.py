@@ -138,9 +138,7 @@ class Indexer:
         self.store.flush()
 
         new_failures = {p for p, _ in report.failures}
-        report.still_failing = [
-            (p, e) for p, e in self.store.failed_paths_under(abs_roots) if p not in new_failures
-        ]
+        report.still_failing = [(p, e) for p, e in self.store.failed_paths_under(abs_roots) if p not in new_failures]
         report.seconds = time.perf_counter() - started
         return report
 
@@ -162,9 +160,7 @@ class Indexer:
                 report.failures.append((path, f"cannot re-read for re-indexing: {exc.strerror or exc}"))
                 continue
             entries.append(FileEntry(path, st.st_size, st.st_mtime_ns))
-        self._process(
-            entries, frozenset(), report, [], expected=todo_hashes, update_images=False, progress=progress
-        )
+        self._process(entries, frozenset(), report, [], expected=todo_hashes, update_images=False, progress=progress)
         remaining = set(wanted) - self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
         report.complete = not remaining
         report.usage = _usage_since(self.captioner, usage_before)
@@ -218,7 +214,8 @@ class Indexer:
         # Names that are not UTF-8 are reported in printable form, which is no path on disk.
         unstorable = {printable_path(p) for p in present if not is_utf8(p)}
         found.errors = [
-            (p, e) for p, e in found.errors
+            (p, e)
+            for p, e in found.errors
             if keep(p) and (p in found.unreadable_dirs or p in unstorable or os.path.lexists(p))
         ]
         self._sync(found, known, report, progress)
@@ -349,7 +346,9 @@ class Indexer:
             else:
                 report.hashed += 1
                 if expected is not None and expected.get(outcome.content_hash) != entry.path:
-                    report.failures.append((entry.path, "file changed since it was indexed; run `picscribe index` first"))
+                    report.failures.append(
+                        (entry.path, "file changed since it was indexed; run `picscribe index` first")
+                    )
                     settled.append((entry.path, FAILED))
                 elif outcome.image is None and (info := self._known_info(outcome.content_hash)) is not None:
                     reused.append(_record(outcome, info))
@@ -404,9 +403,7 @@ class Indexer:
 
     def _load(self, entry: FileEntry, known_hashes: set[str] | frozenset[str]) -> Loaded:
         opts = self.options
-        return load(
-            entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side, budget=self._decode_budget
-        )
+        return load(entry, known_hashes, max_pixels=opts.max_pixels, max_side=opts.max_side, budget=self._decode_budget)
 
     def _read_failure(self, entry: FileEntry, error: str) -> FailureRecord:
         """The row of a file that could not be read or decoded.
@@ -494,6 +491,7 @@ class Indexer:
         """One result or exception per image (see ``stages.caption_outcomes``)."""
         return caption_outcomes(self.captioner, [b.image for b in batch], TASK_CAPTION)  # type: ignore[arg-type]
 
+
 def _usage(captioner: Captioner) -> Usage | None:
     usage = getattr(captioner, "usage", None)
     return usage if isinstance(usage, Usage) else None
@@ -512,7 +510,6 @@ def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord
     width, height, fmt, taken_at = info
     e = item.entry
     return ImageRecord(e.path, e.size, e.mtime_ns, item.content_hash, width, height, fmt, taken_at)
-
 
 
 def _failed_alike(state: FileState | None, error: str) -> bool:

@@ -3,7 +3,7 @@ knows how the rooms fit together."""
 
 from __future__ import annotations
 
-from picscribe.indexer import Captioner, IndexOptions, Indexer, choose
+from picscribe.indexer import Captioner, Indexer, IndexOptions, choose
 from picscribe.indexer.registry import Choice
 from picscribe.search import Retriever, SentenceTransformerEmbedder
 from picscribe.store import DB_NAME, Store

@@ -170,8 +170,12 @@ class Library:
     # -- indexing -----------------------------------------------------------
 
     def index(
-        self, paths: Iterable[str | os.PathLike[str]], progress: Progress | None = None, *,
-        captioner: str | Captioner | None = None, retry_failed: bool = False,
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: Progress | None = None,
+        *,
+        captioner: str | Captioner | None = None,
+        retry_failed: bool = False,
     ) -> IndexReport:
         """Bring the index in line with folders or files ``paths``: caption what
         is new or changed, forget what is gone. The folders join the library's roots."""
@@ -257,4 +261,3 @@ class Library:
 
     def __repr__(self) -> str:
         return f"Library({str(self.home)!r})"
-

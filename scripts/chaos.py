@@ -165,7 +165,7 @@ class Library:
         os.rename(old, new)
         prefix = str(old) + os.sep
         for path in [p for p in self.truth if p.startswith(prefix)]:
-            self.truth[str(new) + os.sep + path[len(prefix):]] = self.truth.pop(path)
+            self.truth[str(new) + os.sep + path[len(prefix) :]] = self.truth.pop(path)
         self.ops["folder moves"] += 1
 
     def mutate(self, count: int, target_size: int) -> None:
@@ -173,7 +173,10 @@ class Library:
             # Keep the library near its target size so runs stay comparable.
             grow = len(self.truth) < target_size
             weights = {
-                self.add: 4 if grow else 2, self.rename: 3, self.delete: 1 if grow else 3, self.edit: 2,
+                self.add: 4 if grow else 2,
+                self.rename: 3,
+                self.delete: 1 if grow else 3,
+                self.edit: 2,
                 self.move_folder: 0.4,
             }
             self.rng.choices(list(weights), list(weights.values()))[0]()
@@ -204,7 +207,9 @@ class ExecLauncher:
     def start(self, args: list[str], log: Path) -> Running:
         with log.open("ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "picscribe", *args], stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "picscribe", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 
@@ -443,7 +448,8 @@ def check_store(home: Path, st: DbState, verdict: Verdict) -> None:
     twice = [h for h, n in by_hash.items() if n > 1]
     verdict.flag("duplicated", len(st.duplicate_paths), f"paths twice {st.duplicate_paths[:3]}")
     verdict.flag(
-        "duplicated", len(twice),
+        "duplicated",
+        len(twice),
         f"content with more than one row {[p for p, r in st.rows.items() if r[0] in twice][:4]}",
     )
 
@@ -465,7 +471,8 @@ def check_store(home: Path, st: DbState, verdict: Verdict) -> None:
     ids = set(faiss["ids"])
     off = ids ^ st.searchable_ids
     verdict.flag(
-        "faiss", int(bool(off)) + int(faiss["count"] != len(st.searchable_ids)),
+        "faiss",
+        int(bool(off)) + int(faiss["count"] != len(st.searchable_ids)),
         f"FAISS holds {faiss['count']} ids, {len(st.searchable_ids)} captions searchable; "
         f"differing ids {sorted(off)[:5]}",
     )
@@ -476,8 +483,7 @@ def check_store(home: Path, st: DbState, verdict: Verdict) -> None:
 def check_kept(before: dict[str, str], truth: dict[str, str], st: DbState, verdict: Verdict) -> None:
     """Lost: a photo indexed ok before the run, untouched on disk since, is no longer indexed ok."""
     lost = [
-        p for p, h in before.items()
-        if truth.get(p) == h and (st.rows.get(p, (None, "missing", None))[:2] != (h, "ok"))
+        p for p, h in before.items() if truth.get(p) == h and (st.rows.get(p, (None, "missing", None))[:2] != (h, "ok"))
     ]
     verdict.flag("lost", len(lost), f"{[(p, st.rows.get(p)) for p in lost[:3]]}")
 
@@ -491,7 +497,7 @@ def check_switch(model: str, st: DbState, verdict: Verdict) -> None:
 
 def check_log(log: Path, verdict: Verdict) -> None:
     text = log.read_text(errors="replace") if log.exists() else ""
-    verdict.flag("crash", text.count(TRACEBACK), f"traceback in {log}: ...{text[text.find(TRACEBACK):][:300]!r}")
+    verdict.flag("crash", text.count(TRACEBACK), f"traceback in {log}: ...{text[text.find(TRACEBACK) :][:300]!r}")
 
 
 def is_good_image(path: str) -> bool:
@@ -514,7 +520,8 @@ def check_converged(lib: Library, st: DbState, verdict: Verdict) -> None:
     verdict.flag("stale", len(stale), f"rows for files not on disk {stale[:3]}")
     distinct = len(set(lib.truth.values()))
     verdict.flag(
-        "faiss", int(len(st.searchable_ids) != distinct),
+        "faiss",
+        int(len(st.searchable_ids) != distinct),
         f"{len(st.searchable_ids)} searchable captions for {distinct} photos",
     )
 
@@ -559,8 +566,17 @@ class Chaos:
             return ["reindex", "--captioner", f"fake:{model}", "--batch-size", batch, "--json"], model
         reconcile = self.rng.choice(["0", "1.5"])
         return [
-            "watch", str(self.lib.root), "--captioner", "fake", "--batch-size", batch,
-            "--debounce", "0.2", "--reconcile-every", reconcile, "--json",
+            "watch",
+            str(self.lib.root),
+            "--captioner",
+            "fake",
+            "--batch-size",
+            batch,
+            "--debounce",
+            "0.2",
+            "--reconcile-every",
+            reconcile,
+            "--json",
         ], None
 
     def _wait_for_commit(self, proc: Running, timeout: float) -> None:
@@ -660,7 +676,9 @@ class Chaos:
             "mutations": dict(self.lib.ops),
             "commands": {
                 cmd: {
-                    "kills": t.kills, "mid_write": t.mid_write, "completed": t.completed,
+                    "kills": t.kills,
+                    "mid_write": t.mid_write,
+                    "completed": t.completed,
                     "seconds": round(t.seconds, 1),
                     "cache_rebuilds": t.cache_rebuilds,
                     **{k: t.violations.get(k, 0) for k in VIOLATION_KINDS},
@@ -698,8 +716,12 @@ class Chaos:
         verdict.flag("crash", int(rc != 0), f"final index exited {rc} (see {log})")
         self.details += [f"final index: {d}" for d in verdict.details]
         self.say(f"final index exited {rc} after {seconds:.1f}s: {len(st.rows)} rows for {len(self.lib.truth)} photos")
-        return {"rc": rc, "seconds": round(seconds, 1), "rows": len(st.rows),
-                **{k: verdict.violations.get(k, 0) for k in VIOLATION_KINDS}}
+        return {
+            "rc": rc,
+            "seconds": round(seconds, 1),
+            "rows": len(st.rows),
+            **{k: verdict.violations.get(k, 0) for k in VIOLATION_KINDS},
+        }
 
 
 # -- report ------------------------------------------------------------------

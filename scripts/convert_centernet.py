@@ -41,9 +41,17 @@ import numpy as np
 OUTPUTS = ("tower_0/keypoints", "tower_0/wh")
 # Attributes that carry no information for inference on float tensors.
 _SKIP_ATTRS = {
-    "T", "dtype", "data_format", "explicit_paddings", "use_cudnn_on_gpu", "Tidx",
-    "Tshape", "_grappler_ArithmeticOptimizer_MinimizeBroadcasts", "num_args",
-    "epsilon", "leakyrelu_alpha",
+    "T",
+    "dtype",
+    "data_format",
+    "explicit_paddings",
+    "use_cudnn_on_gpu",
+    "Tidx",
+    "Tshape",
+    "_grappler_ArithmeticOptimizer_MinimizeBroadcasts",
+    "num_args",
+    "epsilon",
+    "leakyrelu_alpha",
 }
 
 
@@ -180,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("package_dir", type=Path, help="untarred npm package dir (contains models/)")
     ap.add_argument(
-        "dest", type=Path, nargs="?",
+        "dest",
+        type=Path,
+        nargs="?",
         default=Path(__file__).resolve().parents[1] / "indexer/captioners/offline/centernet_coco.npz",
     )
     args = ap.parse_args(argv)

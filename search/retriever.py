@@ -144,6 +144,7 @@ class Retriever:
                 break
         return hits[:limit]
 
+
 def _hit(row: HitRow, score: float, similarity: float, keyword: float) -> Hit:
     return Hit(
         path=row.path,

@@ -153,9 +153,7 @@ class KeywordIndex:
         out: dict[int, float] = {}
         for cid, counts in freq.items():
             norm = K1 * (1 - B + B * length[cid] / avgdl)
-            out[cid] = sum(
-                idf[w] * (f * (K1 + 1)) / (f + norm) for w in words if (f := counts.get(stems[w], 0))
-            )
+            out[cid] = sum(idf[w] * (f * (K1 + 1)) / (f + norm) for w in words if (f := counts.get(stems[w], 0)))
         return out
 
     def _totals(self, conn: Connection) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import _roots
 from . import _schema as t
+from ._keyword import KeywordIndex
 from ._migrations import SCHEMA_VERSION, WHEN_SQL, migrate
 from ._records import (
     CaptionRecord,
@@ -43,7 +44,6 @@ from ._records import (
     StoredCaption,
     StoreStatus,
 )
-from ._keyword import KeywordIndex
 from ._vector_index import CorruptIndexFile, IndexHeader, VectorIndex, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
@@ -83,18 +83,27 @@ def _is_disk_full(exc: OperationalError) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 #: Image columns in the order _UPSERT_IMAGE binds them.
 _IMAGE_COLUMNS = (
-    "path", "content_hash", "size", "mtime_ns", "width", "height", "format", "taken_at", "status", "error", "indexed_at",
+    "path",
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "width",
+    "height",
+    "format",
+    "taken_at",
+    "status",
+    "error",
+    "indexed_at",
     "failure_key",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))})"
-    " ON CONFLICT (path) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _IMAGE_COLUMNS if c != "path")
+    " ON CONFLICT (path) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _IMAGE_COLUMNS if c != "path")
 )
 _UPSERT_CAPTION = (
     "INSERT INTO captions (content_hash, captioner, model_id, task, text, ocr_text, human, created_at)"
@@ -468,9 +477,18 @@ class Store:
                     conn,
                     [
                         dict(
-                            path=rec.path, content_hash=None, size=rec.size, mtime_ns=rec.mtime_ns,
-                            width=None, height=None, format=None, taken_at=None,
-                            status="failed", error=rec.error, indexed_at=now, failure_key=rec.failure_key,
+                            path=rec.path,
+                            content_hash=None,
+                            size=rec.size,
+                            mtime_ns=rec.mtime_ns,
+                            width=None,
+                            height=None,
+                            format=None,
+                            taken_at=None,
+                            status="failed",
+                            error=rec.error,
+                            indexed_at=now,
+                            failure_key=rec.failure_key,
                         )
                         for rec in failures
                     ],
@@ -479,9 +497,18 @@ class Store:
                     conn,
                     [
                         dict(
-                            path=rec.path, content_hash=rec.content_hash, size=rec.size, mtime_ns=rec.mtime_ns,
-                            width=rec.width, height=rec.height, format=rec.format, taken_at=rec.taken_at,
-                            status="ok", error=None, indexed_at=now, failure_key=None,
+                            path=rec.path,
+                            content_hash=rec.content_hash,
+                            size=rec.size,
+                            mtime_ns=rec.mtime_ns,
+                            width=rec.width,
+                            height=rec.height,
+                            format=rec.format,
+                            taken_at=rec.taken_at,
+                            status="ok",
+                            error=None,
+                            indexed_at=now,
+                            failure_key=None,
                         )
                         for rec in images
                     ],
@@ -560,7 +587,10 @@ class Store:
                         continue
                     clash = _inside_folder(images.c.path, new) | (images.c.path == new)
                     affected.update(
-                        r[0] for r in conn.execute(select(images.c.content_hash).where(clash, images.c.content_hash.is_not(None)))
+                        r[0]
+                        for r in conn.execute(
+                            select(images.c.content_hash).where(clash, images.c.content_hash.is_not(None))
+                        )
                     )
                     conn.execute(images.delete().where(clash))
                     conn.execute(images.delete().where(under_old, images.c.status != "ok"))
@@ -661,9 +691,7 @@ class Store:
         )
         return set(by_id)
 
-    def _commit_current(
-        self, conn: Connection, hashes: set[str], rewritten: Collection[int] = ()
-    ) -> _Delta | None:
+    def _commit_current(self, conn: Connection, hashes: set[str], rewritten: Collection[int] = ()) -> _Delta | None:
         """Re-decide the searched caption for ``hashes``, keep FTS in step,
         drop generated captions of content no file has any more, and bump
         the generation. Returns the change the FAISS cache must follow once
@@ -680,7 +708,12 @@ class Store:
         hash_list = sorted(hashes)
 
         hash_json = _json(hash_list)
-        live = {r[0] for r in _fetch(conn, f"SELECT content_hash FROM images WHERE content_hash IN {_EACH} AND status = 'ok'", hash_json)}
+        live = {
+            r[0]
+            for r in _fetch(
+                conn, f"SELECT content_hash FROM images WHERE content_hash IN {_EACH} AND status = 'ok'", hash_json
+            )
+        }
         candidates: dict[str, list[tuple[int, bool, bool, str]]] = {}
         sql = (
             "SELECT content_hash, id, human, captioner, model_id, created_at FROM captions"
@@ -708,7 +741,9 @@ class Store:
         if stale:
             conn.exec_driver_sql(f"DELETE FROM current_captions WHERE content_hash IN {_EACH}", (_json(stale),))
         if added:
-            _executemany(conn, "INSERT INTO current_captions (content_hash, caption_id) VALUES (?, ?)", list(added.items()))
+            _executemany(
+                conn, "INSERT INTO current_captions (content_hash, caption_id) VALUES (?, ?)", list(added.items())
+            )
             self._insert_search_text(conn, list(added.values()))
         # Content that no file has any more: generated captions go; human
         # text stays, so it comes back if the file does.
@@ -750,7 +785,9 @@ class Store:
         if not caption_ids:
             return {}
         sql = f"SELECT caption_id, vector FROM embeddings WHERE caption_id IN {_EACH} AND embedder = ?"
-        return {cid: np.frombuffer(blob, dtype=np.float32) for cid, blob in _fetch(conn, sql, _json(caption_ids), embedder)}
+        return {
+            cid: np.frombuffer(blob, dtype=np.float32) for cid, blob in _fetch(conn, sql, _json(caption_ids), embedder)
+        }
 
     @staticmethod
     def _insert_search_text(conn: Connection, caption_ids: list[int]) -> None:
@@ -796,9 +833,7 @@ class Store:
                     self._vindex, self._vindex_generation = loaded, generation
             return loaded
 
-    def _load_vectors_file(
-        self, generation: int, expected: int, embedder: str
-    ) -> tuple[VectorIndex | None, str]:
+    def _load_vectors_file(self, generation: int, expected: int, embedder: str) -> tuple[VectorIndex | None, str]:
         try:
             vi, header = VectorIndex.load(self._vectors_path)
         except FileNotFoundError:
@@ -843,7 +878,9 @@ class Store:
     def _searchable_count(conn: Connection, embedder: str) -> int:
         q = (
             select(func.count())
-            .select_from(t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id))
+            .select_from(
+                t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id)
+            )
             .where(t.embeddings.c.embedder == embedder)
         )
         return int(conn.execute(q).scalar_one())
@@ -855,7 +892,9 @@ class Store:
         dim = dim or 1
         q = (
             select(t.embeddings.c.caption_id, t.embeddings.c.vector)
-            .select_from(t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id))
+            .select_from(
+                t.current_captions.join(t.embeddings, t.embeddings.c.caption_id == t.current_captions.c.caption_id)
+            )
             .where(t.embeddings.c.embedder == embedder)
             .order_by(t.embeddings.c.caption_id)
         )
@@ -871,7 +910,10 @@ class Store:
     def _save_vectors(self, generation: int, embedder: str) -> None:
         assert self._vindex is not None
         header = IndexHeader(
-            generation=generation, count=len(self._vindex), dim=self._vindex.dim, embedder=embedder,
+            generation=generation,
+            count=len(self._vindex),
+            dim=self._vindex.dim,
+            embedder=embedder,
             spec=self._vindex.spec,
         )
         try:
@@ -935,7 +977,9 @@ class Store:
         with self._read() as conn:
             return self._keywords.bm25(conn, words, caption_ids, self._generation(conn))
 
-    def keyword_search(self, match: str, limit: int, caption_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def keyword_search(
+        self, match: str, limit: int, caption_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
         """BM25 over caption, tags, OCR text and object labels. Scores are positive, higher
         is better (SQLite's bm25() is negated). ``caption_ids`` restricts the
         search to those rows, e.g. to score candidates found by FAISS."""
@@ -960,8 +1004,17 @@ class Store:
         c, i = t.captions, t.images
         q = (
             select(
-                c.c.id, i.c.path, i.c.content_hash, c.c.text, c.c.captioner, c.c.model_id,
-                c.c.human, c.c.ocr_text, i.c.width, i.c.height, i.c.taken_at,
+                c.c.id,
+                i.c.path,
+                i.c.content_hash,
+                c.c.text,
+                c.c.captioner,
+                c.c.model_id,
+                c.c.human,
+                c.c.ocr_text,
+                i.c.width,
+                i.c.height,
+                i.c.taken_at,
             )
             .select_from(
                 t.current_captions.join(c, c.c.id == t.current_captions.c.caption_id).join(
@@ -993,9 +1046,19 @@ class Store:
         return {
             cid: [
                 HitRow(
-                    caption_id=r[0], path=r[1], content_hash=r[2], caption=r[3], captioner=r[4],
-                    model_id=r[5], human=bool(r[6]), ocr_text=r[7], width=r[8], height=r[9],
-                    taken_at=r[10], tags=tuple(tags.get(cid, ())), objects=tuple(objects.get(cid, ())),
+                    caption_id=r[0],
+                    path=r[1],
+                    content_hash=r[2],
+                    caption=r[3],
+                    captioner=r[4],
+                    model_id=r[5],
+                    human=bool(r[6]),
+                    ocr_text=r[7],
+                    width=r[8],
+                    height=r[9],
+                    taken_at=r[10],
+                    tags=tuple(tags.get(cid, ())),
+                    objects=tuple(objects.get(cid, ())),
                 )
                 for r in rows
             ]
@@ -1005,7 +1068,9 @@ class Store:
     def current_caption_id_for_path(self, path: str) -> int | None:
         q = (
             select(t.current_captions.c.caption_id)
-            .select_from(t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash))
+            .select_from(
+                t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash)
+            )
             .where(t.images.c.path == path)
         )
         with self._read() as conn:
@@ -1023,8 +1088,15 @@ class Store:
         with self._read() as conn:
             row = conn.execute(
                 select(
-                    i.c.path, i.c.content_hash, i.c.size, i.c.width, i.c.height, i.c.format,
-                    i.c.taken_at, i.c.status, i.c.error,
+                    i.c.path,
+                    i.c.content_hash,
+                    i.c.size,
+                    i.c.width,
+                    i.c.height,
+                    i.c.format,
+                    i.c.taken_at,
+                    i.c.status,
+                    i.c.error,
                 ).where(i.c.path == path)
             ).first()
             if row is None:
@@ -1056,17 +1128,33 @@ class Store:
                     objects.setdefault(cid, []).append((label, count))
                 captions = [
                     StoredCaption(
-                        caption_id=r.id, captioner=r.captioner, model_id=r.model_id, task=r.task, text=r.text,
-                        ocr_text=r.ocr_text, human=bool(r.human), created_at=r.created_at, current=r.id == current,
-                        tags=tuple(tags.get(r.id, ())), objects=tuple(objects.get(r.id, ())),
+                        caption_id=r.id,
+                        captioner=r.captioner,
+                        model_id=r.model_id,
+                        task=r.task,
+                        text=r.text,
+                        ocr_text=r.ocr_text,
+                        human=bool(r.human),
+                        created_at=r.created_at,
+                        current=r.id == current,
+                        tags=tuple(tags.get(r.id, ())),
+                        objects=tuple(objects.get(r.id, ())),
                     )
                     for r in rows
                 ]
                 # Current first, then newest first.
                 captions.sort(key=lambda sc: (sc.current, sc.created_at), reverse=True)
         return ImageDetail(
-            path=row.path, content_hash=row.content_hash, size=row.size, width=row.width, height=row.height,
-            format=row.format, taken_at=row.taken_at, status=row.status, error=row.error, captions=tuple(captions),
+            path=row.path,
+            content_hash=row.content_hash,
+            size=row.size,
+            width=row.width,
+            height=row.height,
+            format=row.format,
+            taken_at=row.taken_at,
+            status=row.status,
+            error=row.error,
+            captions=tuple(captions),
         )
 
     def set_human_caption(self, path: str, caption: str, vector: np.ndarray, *, source: str = "ui-edit") -> int:
@@ -1111,8 +1199,16 @@ class Store:
                     )
                 )
         record = CaptionRecord(
-            content_hash=content_hash, captioner="human", model_id=source, task=SEARCH_TASK, text=text_,
-            vector=vector, ocr_text=ocr, human=True, tags=tags, objects=objects,
+            content_hash=content_hash,
+            captioner="human",
+            model_id=source,
+            task=SEARCH_TASK,
+            text=text_,
+            vector=vector,
+            ocr_text=ocr,
+            human=True,
+            tags=tags,
+            objects=objects,
         )
         self.write_batch(captions=[record])
         caption_id = self.current_caption_id_for_path(path)
@@ -1215,8 +1311,13 @@ class Store:
 
 #: A path, then FileState's fields in order.
 _FILE_STATE_COLUMNS = (
-    t.images.c.path, t.images.c.size, t.images.c.mtime_ns, t.images.c.status, t.images.c.content_hash,
-    t.images.c.error, t.images.c.failure_key,
+    t.images.c.path,
+    t.images.c.size,
+    t.images.c.mtime_ns,
+    t.images.c.status,
+    t.images.c.content_hash,
+    t.images.c.error,
+    t.images.c.failure_key,
 )
 
 

@@ -195,9 +195,7 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(ids)
 
-    def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (id, cosine) for one unit query vector, best first.
 
         With ``allowed``, only those ids are candidates (FAISS skips the

@@ -63,7 +63,7 @@ def token_counts(request: Received, text: str) -> tuple[int, int]:
 
 
 def default_reply(request: Received) -> str:
-    """"The image shows a red square." for captions; for anything else the colour and the prompt's first line."""
+    """ "The image shows a red square." for captions; for anything else the colour and the prompt's first line."""
     colour = colour_name(request.decoded()[0]) if request.images else "no-image"
     if request.prompt.startswith("Write a one-sentence caption"):
         return f"The image shows a {colour} square."
@@ -248,7 +248,11 @@ def _answer_gemini(body: dict[str, Any], text: str, truncated: bool, tokens: tup
                 "index": 0,
             }
         ],
-        "usageMetadata": {"promptTokenCount": tokens[0], "candidatesTokenCount": tokens[1], "totalTokenCount": sum(tokens)},
+        "usageMetadata": {
+            "promptTokenCount": tokens[0],
+            "candidatesTokenCount": tokens[1],
+            "totalTokenCount": sum(tokens),
+        },
         "modelVersion": "test",
     }
 
@@ -400,4 +404,3 @@ def isolate_api_env(monkeypatch: Any) -> None:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-

@@ -34,8 +34,12 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: P
     monkeypatch.setenv("PICSCRIBE_HOME", str(home))
     monkeypatch.setenv("PICSCRIBE_CACHE", str(model_cache))
     for var in (
-        "PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_DEVICE", "PICSCRIBE_EMBEDDER",
-        "PICSCRIBE_ROOTS", "PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE",
+        "PICSCRIBE_CAPTIONER",
+        "PICSCRIBE_VLM",
+        "PICSCRIBE_DEVICE",
+        "PICSCRIBE_EMBEDDER",
+        "PICSCRIBE_ROOTS",
+        "PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE",
     ):
         monkeypatch.delenv(var, raising=False)
     # A test that reaches for a hub fails fast instead of hanging.

@@ -233,8 +233,12 @@ HOSTILE: list[Hostile] = [
     Hostile("zero-bytes", "{t}zero.jpg", "error", _write(b"")),
     Hostile("text-named-jpg", "{t}notes.jpg", "error", _write(b"just some text, not a photo\n" * 20)),
     Hostile("html-named-png", "{t}page.png", "error", _write(b"<!doctype html><html><body><script>alert(1)</script>")),
-    Hostile("svg-named-png", "{t}vector.png", "error",
-            _write(b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10"/></svg>')),
+    Hostile(
+        "svg-named-png",
+        "{t}vector.png",
+        "error",
+        _write(b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10"/></svg>'),
+    ),
     Hostile("zip-named-jpg", "{t}archive.jpg", "error", _write(_zip_bytes)),
     Hostile("pdf-named-jpg", "{t}document.jpg", "error", _write(b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n")),
     Hostile("jpeg-soi-eoi-only", "{t}empty.jpg", "error", _write(b"\xff\xd8\xff\xd9")),
@@ -245,40 +249,80 @@ HOSTILE: list[Hostile] = [
     Hostile("decompression-bomb-header", "{t}bomb.png", "error", _write(lambda: _bomb_png(100_000))),
     Hostile("over-pixel-limit-header", "{t}huge.png", "error", _write(lambda: _bomb_png(20_000))),
     Hostile("gif-zero-frames", "{t}noframes.gif", "error", _write(_gif_no_frames)),
-    Hostile("fake-heic", "{t}phone.heic", "error",
-            _write(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)),
+    Hostile(
+        "fake-heic",
+        "{t}phone.heic",
+        "error",
+        _write(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64),
+    ),
     # Valid images of every awkward kind.
     Hostile("png-huge-ztxt", "{t}ztxt.png", "ok", _write(_ztxt_png), same_caption_as="control-png"),
     Hostile("animated-gif", "{t}anim.gif", "ok", _write(_animated_gif)),
-    Hostile("gif-transparency", "{t}transparent.gif", "ok",
-            _image(lambda: _picture().convert("P"), "GIF", transparency=0)),
-    Hostile("cmyk-jpeg", "{t}cmyk.jpg", "ok", _image(lambda: _picture().convert("CMYK"), "JPEG", quality=95),
-            caption_has="mostly blue"),
+    Hostile(
+        "gif-transparency", "{t}transparent.gif", "ok", _image(lambda: _picture().convert("P"), "GIF", transparency=0)
+    ),
+    Hostile(
+        "cmyk-jpeg",
+        "{t}cmyk.jpg",
+        "ok",
+        _image(lambda: _picture().convert("CMYK"), "JPEG", quality=95),
+        caption_has="mostly blue",
+    ),
     Hostile("png-8bit-grey", "{t}grey8.png", "ok", _image(lambda: Image.new("L", (48, 32), GREY), "PNG")),
-    Hostile("png-16bit-grey", "{t}grey16.png", "ok", _image(lambda: Image.fromarray(_grey16()), "PNG"),
-            same_caption_as="png-8bit-grey"),
+    Hostile(
+        "png-16bit-grey",
+        "{t}grey16.png",
+        "ok",
+        _image(lambda: Image.fromarray(_grey16()), "PNG"),
+        same_caption_as="png-8bit-grey",
+    ),
     Hostile("png-16bit-rgb", "{t}rgb16.png", "ok", _write(_rgb16_png), same_caption_as="control-png"),
-    Hostile("tiff-16bit-grey", "{t}grey16.tif", "ok", _image(lambda: Image.fromarray(_grey16()), "TIFF"),
-            same_caption_as="png-8bit-grey"),
-    Hostile("tiff-float", "{t}float.tif", "ok",
-            _image(lambda: Image.fromarray(np.full((32, 48), 0.4, dtype=np.float32), "F"), "TIFF")),
+    Hostile(
+        "tiff-16bit-grey",
+        "{t}grey16.tif",
+        "ok",
+        _image(lambda: Image.fromarray(_grey16()), "TIFF"),
+        same_caption_as="png-8bit-grey",
+    ),
+    Hostile(
+        "tiff-float",
+        "{t}float.tif",
+        "ok",
+        _image(lambda: Image.fromarray(np.full((32, 48), 0.4, dtype=np.float32), "F"), "TIFF"),
+    ),
     Hostile("palette-transparency", "{t}palette.png", "ok", _write(_palette_transparent)),
     Hostile("la-png", "{t}la.png", "ok", _image(lambda: _picture().convert("LA"), "PNG")),
     Hostile("rgba-png", "{t}rgba.png", "ok", _image(lambda: _picture().convert("RGBA"), "PNG")),
     Hostile("one-bit-png", "{t}bilevel.png", "ok", _image(lambda: _picture().convert("1"), "PNG")),
     Hostile("corrupt-exif", "{t}badexif.jpg", "ok", _write(_corrupt_exif_jpeg)),
     *[
-        Hostile(f"exif-orientation-{k}", f"{{t}}orient{k}.jpg", "ok", _write(lambda k=k: _exif_jpeg(k)),
-                caption_has=" landscape " if k <= 4 else " portrait ")
+        Hostile(
+            f"exif-orientation-{k}",
+            f"{{t}}orient{k}.jpg",
+            "ok",
+            _write(lambda k=k: _exif_jpeg(k)),
+            caption_has=" landscape " if k <= 4 else " portrait ",
+        )
         for k in range(1, 9)
     ],
-    Hostile("jpeg-trailing-garbage", "{t}trailing.jpg", "ok", _write(lambda: _jpeg() + b"GARBAGE" * 500),
-            same_caption_as="control-jpeg"),
-    Hostile("progressive-jpeg", "{t}progressive.jpg", "ok", _write(lambda: _jpeg(progressive=True)),
-            same_caption_as="control-jpeg"),
+    Hostile(
+        "jpeg-trailing-garbage",
+        "{t}trailing.jpg",
+        "ok",
+        _write(lambda: _jpeg() + b"GARBAGE" * 500),
+        same_caption_as="control-jpeg",
+    ),
+    Hostile(
+        "progressive-jpeg",
+        "{t}progressive.jpg",
+        "ok",
+        _write(lambda: _jpeg(progressive=True)),
+        same_caption_as="control-jpeg",
+    ),
     Hostile("one-pixel", "{t}dot.png", "ok", _image(lambda: _picture((1, 1)), "PNG")),
-    Hostile("extreme-aspect", "{t}sliver.png", "ok", _image(lambda: _picture((1, 3000)), "PNG"),
-            caption_has=" portrait "),
+    Hostile(
+        "extreme-aspect", "{t}sliver.png", "ok", _image(lambda: _picture((1, 3000)), "PNG"), caption_has=" portrait "
+    ),
     Hostile("bmp", "{t}bitmap.bmp", "ok", _image(_picture, "BMP"), caption_has="mostly blue"),
     Hostile("webp", "{t}modern.webp", "ok", _image(_picture, "WEBP", lossless=True), caption_has="mostly blue"),
     Hostile("tiff-multipage", "{t}pages.tif", "ok", _write(_tiff_pages)),
@@ -289,8 +333,12 @@ HOSTILE: list[Hostile] = [
     Hostile("name-esc-clear-screen", "{t}\x1b[2Jclear.jpg", "ok", _write(lambda: _jpeg(_picture((47, 32))))),
     Hostile("name-osc-title-bel", "{t}\x1b]0;pwned\x07title.jpg", "ok", _write(lambda: _jpeg(_picture((46, 32))))),
     Hostile("name-newline", "{t}two\nlines.jpg", "ok", _write(lambda: _jpeg(_picture((45, 32))))),
-    Hostile("name-255-bytes", "{t}" + "n" * (255 - len("hk00_") - len(".jpg")) + ".jpg", "ok",
-            _write(lambda: _jpeg(_picture((44, 32))))),
+    Hostile(
+        "name-255-bytes",
+        "{t}" + "n" * (255 - len("hk00_") - len(".jpg")) + ".jpg",
+        "ok",
+        _write(lambda: _jpeg(_picture((44, 32)))),
+    ),
     Hostile("name-unicode-nfc", "{t}caf\u00e9.jpg", "ok", _write(lambda: _jpeg(_picture((43, 32))))),
     Hostile("name-unicode-nfd", "{t}cafe\u0301.jpg", "ok", _write(lambda: _jpeg(_picture((42, 32))))),
     Hostile("name-leading-dash", "-{t}rf.jpg", "ok", _write(lambda: _jpeg(_picture((41, 32))))),
@@ -321,8 +369,7 @@ CONTROLS = {
     "control-jpeg": ("control-0.jpg", lambda: _jpeg()),
     "control-png": ("control-1.png", lambda: _png()),
     **{
-        f"control-{i}": (f"control-{i}.jpg", lambda i=i: _jpeg(_picture(colour=(30 * i, 120, 90))))
-        for i in range(2, 6)
+        f"control-{i}": (f"control-{i}.jpg", lambda i=i: _jpeg(_picture(colour=(30 * i, 120, 90)))) for i in range(2, 6)
     },
 }
 

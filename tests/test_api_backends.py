@@ -12,6 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from api_servers import (
+    FakeServer,
+    InFlight,
+    Received,
+    colour_name,
+    default_reply,
+    isolate_api_env,
+    require_clients,
+    serve,
+    token_counts,
+)
 from PIL import Image
 
 from picscribe.indexer.captioners.api import (
@@ -36,18 +47,6 @@ from picscribe.indexer.captioning import (
     Usage,
 )
 
-from api_servers import (
-    FakeServer,
-    InFlight,
-    Received,
-    colour_name,
-    default_reply,
-    isolate_api_env,
-    require_clients,
-    serve,
-    token_counts,
-)
-
 require_clients()
 
 KEY = "sk-test-secret-0123456789"
@@ -68,6 +67,7 @@ PROVIDERS = {
     "anthropic": Provider(AnthropicCaptioner, "ANTHROPIC_API_KEY", lambda root: root),
     "gemini": Provider(GeminiCaptioner, "GEMINI_API_KEY", lambda root: root),
 }
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +269,9 @@ def test_one_failing_image_does_not_cost_the_others(api: Setup) -> None:
     assert len(api.server.requests) == 3
 
 
-@pytest.mark.parametrize(("status", "message"), [(401, "invalid api key"), (403, "forbidden"), (404, "model 'nope' not found")])
+@pytest.mark.parametrize(
+    ("status", "message"), [(401, "invalid api key"), (403, "forbidden"), (404, "model 'nope' not found")]
+)
 def test_refused_key_or_unknown_model_stops_the_backend(api: Setup, status: int, message: str) -> None:
     api.server.failures = [(status, message)] * 5
     backend = api.make(concurrency=1)
@@ -326,7 +328,10 @@ def test_token_budget_stops_before_the_next_request(api: Setup) -> None:
     with pytest.raises(PartialBatch) as info:
         backend.caption([square("red")] * 4)
     assert [type(r).__name__ for r in info.value.results] == [
-        "CaptionResult", "CaptionResult", "CaptionerStopped", "CaptionerStopped"
+        "CaptionResult",
+        "CaptionResult",
+        "CaptionerStopped",
+        "CaptionerStopped",
     ]
     assert "token budget" in str(info.value.stopped)
     assert len(api.server.requests) == 2
@@ -480,7 +485,11 @@ def test_encoding_flattens_transparency_and_palette() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "model"),
-    [("openai:gpt-4o-mini", "gpt-4o-mini"), ("ollama:llava:13b", "llava:13b"), ("gemini", GeminiCaptioner.default_model)],
+    [
+        ("openai:gpt-4o-mini", "gpt-4o-mini"),
+        ("ollama:llava:13b", "llava:13b"),
+        ("gemini", GeminiCaptioner.default_model),
+    ],
 )
 def test_registry_builds_backends_from_a_spec(spec: str, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """As ``--captioner SPEC`` does, through the entry points in pyproject.toml."""

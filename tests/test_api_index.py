@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from api_servers import FakeServer, InFlight, Received, isolate_api_env, require_clients, serve, token_counts
 from conftest import SAMPLES, Run
+from PIL import Image
 
 require_clients()
 
@@ -96,7 +95,12 @@ def test_index_the_samples_through_each_backend(api: tuple[str, FakeServer], run
     assert len(fake.requests) == 26  # one request per photo, none repeated
     spent_in = sum(token_counts(r, oracle_reply(r))[0] for r in fake.requests)
     spent_out = sum(token_counts(r, oracle_reply(r))[1] for r in fake.requests)
-    assert report["usage"] == {"requests": 26, "failed_requests": 0, "input_tokens": spent_in, "output_tokens": spent_out}
+    assert report["usage"] == {
+        "requests": 26,
+        "failed_requests": 0,
+        "input_tokens": spent_in,
+        "output_tokens": spent_out,
+    }
     assert f"{name} usage: 26 requests, {spent_in:,} input + {spent_out:,} output tokens" in stderr
 
     for query, expected in [("pizza on a plate", "000000121647.jpg"), ("a bus on the road", "000000252639.jpg")]:
@@ -133,8 +137,12 @@ def test_refused_key_stops_the_run_and_marks_nothing_failed(openai_server: FakeS
     assert report["captioned"] == 6
 
 
-def test_request_budget_stops_cleanly_and_the_next_run_continues(openai_server: FakeServer, run: Run, photos: Path) -> None:
-    code, report, stderr = _index(run, photos, "--captioner", "openai:test-model", "--max-requests", "4", "--concurrency", "2")
+def test_request_budget_stops_cleanly_and_the_next_run_continues(
+    openai_server: FakeServer, run: Run, photos: Path
+) -> None:
+    code, report, stderr = _index(
+        run, photos, "--captioner", "openai:test-model", "--max-requests", "4", "--concurrency", "2"
+    )
     assert code == 1
     assert report["captioned"] == 4 and report["pending"] == 2 and report["failed"] == 0
     assert "--max-requests 4" in report["stopped"]
@@ -170,7 +178,9 @@ def _gauge_in_flight(server: FakeServer, target: int) -> InFlight:
     return gauge
 
 
-def test_concurrency_comes_from_the_flag_or_the_config(openai_server: FakeServer, run: Run, photos: Path, home: Path) -> None:
+def test_concurrency_comes_from_the_flag_or_the_config(
+    openai_server: FakeServer, run: Run, photos: Path, home: Path
+) -> None:
     gauge = _gauge_in_flight(openai_server, target=3)
     code, _, stderr = _index(run, photos, "--captioner", "openai:test-model", "--concurrency", "3")
     assert code == 0, stderr

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SAMPLES, Run
+
 from picscribe.indexer.captioners.offline._ask import NEEDS_VLM, answer
 from picscribe.indexer.captioning import CaptionResult, ObjectCount
 
@@ -28,9 +28,17 @@ FAMILY = CaptionResult(
         ("How many people are there?", "The detector counts 4 people.", "detector"),
         ("how many men are at the table", "The detector counts 4 people.", "detector"),
         ("How many wine glasses?", "The detector counts 2 wine glasses.", "detector"),
-        ("How many horses are in the picture?", "The detector found no horses (small or hidden ones can be missed).", "detector"),
+        (
+            "How many horses are in the picture?",
+            "The detector found no horses (small or hidden ones can be missed).",
+            "detector",
+        ),
         ("Is there a dog?", "Yes: the detector found 1.", "detector"),
-        ("Are there any buses in the photo?", "The detector found no bus (small or hidden ones can be missed).", "detector"),
+        (
+            "Are there any buses in the photo?",
+            "The detector found no bus (small or hidden ones can be missed).",
+            "detector",
+        ),
         ("Does the photo show a car?", "The detector found no car (small or hidden ones can be missed).", "detector"),
         ("What does the sign say?", 'The visible text reads: "BRANDYWINE RIVER MUSEUM"', "ocr"),
         ("Was this taken indoors or outside?", "It looks indoors.", "scene"),
@@ -63,7 +71,9 @@ def test_no_text_is_an_answer_not_a_refusal() -> None:
 
 
 def test_cli_answers_from_ocr_on_a_real_photo(run: Run) -> None:
-    result = run("ask", str(SAMPLES / "000000525891.jpg"), "What does the sign say?", "--json", "--captioner", "offline")
+    result = run(
+        "ask", str(SAMPLES / "000000525891.jpg"), "What does the sign say?", "--json", "--captioner", "offline"
+    )
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["answered"] is True and out["source"] == "ocr"

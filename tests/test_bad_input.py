@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, Run, deadline, index_json, unprivileged
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.scan import ScanResult, scan
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
@@ -40,7 +40,9 @@ def _png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _good_paths(folder: Path) -> list[str]:
@@ -63,9 +65,7 @@ def _errors_for(entries: list[dict], path: str) -> list[str]:
     return [f["error"] for f in entries if f["path"] == path]
 
 
-def _assert_one_bad_file(
-    run: Run, folder: Path, bad: Path, needle: str, good: list[str], *, other_home: Path
-) -> None:
+def _assert_one_bad_file(run: Run, folder: Path, bad: Path, needle: str, good: list[str], *, other_home: Path) -> None:
     """The whole contract for one bad file among good ones, checked end to end."""
     bad_path = str(bad)
     code, report = index_json(run, str(folder))
@@ -170,7 +170,9 @@ def test_decompression_bomb_is_refused_by_the_configured_pixel_limit(
     bad = photos / "big.png"
     bad.write_bytes(_png(5_000, 5_000))  # 25 MP: Pillow would inflate it without complaint
     good = _good_paths(photos)
-    _assert_one_bad_file(run, photos, bad, "25,000,000 pixels, over the limit of 10,000,000", good, other_home=other_home)
+    _assert_one_bad_file(
+        run, photos, bad, "25,000,000 pixels, over the limit of 10,000,000", good, other_home=other_home
+    )
 
 
 def test_symlink_loop_between_two_files(run: Run, photos: Path, tmp_path: Path) -> None:
@@ -396,6 +398,7 @@ def test_rerun_does_not_redecode_failures_until_retry_failed(run: Run, photos: P
     assert code == 0, "known old failures are a warning: this run failed nothing"
     assert second["decoded"] == 0 and second["hashed"] == 0 and second["captioned"] == 0
     assert second["failures"] == [] and second["failed"] == 0
+
     def pairs(entries: list[dict]) -> list[tuple[str, str]]:
         return sorted((f["path"], f["error"]) for f in entries)
 

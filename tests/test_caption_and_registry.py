@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, Run
 from PIL import Image
 
-from conftest import SAMPLES, Run
 from picscribe.indexer import FakeCaptioner, UnknownCaptioner, choose, create
 from picscribe.indexer.registry import available_backends
 

@@ -41,9 +41,23 @@ def chaos_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> tu
     workdir = tmp_path_factory.mktemp("chaos")
     env = {**os.environ, "PICSCRIBE_CACHE": str(model_cache)}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--kills", "10", "--seed", "13", "--photos", "120", "--workdir", str(workdir),
-         "--json"],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--kills",
+            "10",
+            "--seed",
+            "13",
+            "--photos",
+            "120",
+            "--workdir",
+            str(workdir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     return result, workdir
 

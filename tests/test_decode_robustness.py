@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.decode import DEFAULT_MAX_PIXELS, EMBEDDED_DESCRIPTION, DecodeError, Loaded, load
 from picscribe.indexer.decode_budget import DecodeBudget
 from picscribe.indexer.scan import FileEntry
@@ -63,9 +63,16 @@ def _tiff16_rgb(pixels: np.ndarray) -> bytes:
     data = pixels.astype("<u2").tobytes()
     short, long_ = 3, 4
     tags = [  # (tag, type, count, value); None: filled in below with an offset
-        (256, short, 1, width), (257, short, 1, height), (258, short, 3, None), (259, short, 1, 1),
-        (262, short, 1, 2), (273, long_, 1, None), (277, short, 1, 3), (278, short, 1, height),
-        (279, long_, 1, len(data)), (284, short, 1, 1),
+        (256, short, 1, width),
+        (257, short, 1, height),
+        (258, short, 3, None),
+        (259, short, 1, 1),
+        (262, short, 1, 2),
+        (273, long_, 1, None),
+        (277, short, 1, 3),
+        (278, short, 1, height),
+        (279, long_, 1, len(data)),
+        (284, short, 1, 1),
     ]
     bits_at = 8 + 2 + 12 * len(tags) + 4
     data_at = bits_at + 6
@@ -369,7 +376,10 @@ def test_corrupt_exif_prints_nothing_outside_tests(corrupt_exif_jpeg: Path, tmp_
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(corrupt_exif_jpeg), str(tmp_path / "thumbs")],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -414,8 +424,13 @@ def _files_16bit(tmp_path: Path) -> dict[str, tuple[Path, Image.Image]]:
 
 
 KINDS_16BIT = [
-    "grey16-png", "grey16-tiff", "grey16-big-endian-tiff", "grey32-int-tiff-holding-16-bit",
-    "float-tiff-0-to-1", "rgb16-png", "rgb16-tiff",
+    "grey16-png",
+    "grey16-tiff",
+    "grey16-big-endian-tiff",
+    "grey32-int-tiff-holding-16-bit",
+    "float-tiff-0-to-1",
+    "rgb16-png",
+    "rgb16-tiff",
 ]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SAMPLES, Run
 
 
@@ -40,7 +39,11 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, model_cache):  # type: 
     ],
 )
 def test_demo_query_finds_its_photo_in_the_top_3(
-    run: Run, demo_index, monkeypatch: pytest.MonkeyPatch, query: str, expected: str  # type: ignore[no-untyped-def]
+    run: Run,
+    demo_index,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    expected: str,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     result = run("search", query, "--json", "-k", "3")
@@ -59,7 +62,9 @@ def test_every_demo_caption_records_its_model(run: Run, demo_index, monkeypatch:
 
 
 def test_object_filter_keeps_only_photos_with_that_detection(
-    run: Run, demo_index, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    run: Run,
+    demo_index,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     hits = json.loads(run("search", "animals", "--json", "-k", "26", "--object", "horse").stdout)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES, Run, deadline, unprivileged
 from sqlalchemy import event
 
 import picscribe.store._store as store_module
-from conftest import SAMPLES, Run, deadline, unprivileged
 from picscribe.search.embedder import bundled_model_dir
 from picscribe.store import DB_NAME, VECTORS_NAME, CaptionRecord, ImageRecord, Store, StoreError, StoreFull, VectorIndex
 from picscribe.store._vector_index import STALE_TEMP_SECONDS

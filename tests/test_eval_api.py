@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from api_servers import FakeServer, Received, isolate_api_env, require_clients, serve
 from conftest import SAMPLES, Run
+from PIL import Image
 
 require_clients()
 

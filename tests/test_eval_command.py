@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, Run, index_json
+
 from picscribe.evaluation import DatasetError, load_eval_set
 
 SAMPLE_ROWS = SAMPLES.parent / "captions.jsonl"

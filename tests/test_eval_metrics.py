@@ -216,5 +216,12 @@ def test_noun_table_covers_the_80_coco_categories() -> None:
 
 def test_plurals() -> None:
     assert [plural(w) for w in ["dog", "bus", "knife", "pony", "monkey", "policeman", "sheep", "tennis racket"]] == [
-        "dogs", "buses", "knives", "ponies", "monkeys", "policemen", "sheep", "tennis rackets"
+        "dogs",
+        "buses",
+        "knives",
+        "ponies",
+        "monkeys",
+        "policemen",
+        "sheep",
+        "tennis rackets",
     ]

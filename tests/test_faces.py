@@ -147,10 +147,13 @@ def test_crops_match_torch_area_resize_bit_for_bit() -> None:
         b = boxes[:, :4].trunc().int().numpy()
         x, y = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
         ex, ey = np.minimum(b[:, 2], w), np.minimum(b[:, 3], h)
-        ref = torch.cat([
-            F.interpolate(img[:, :, y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size=(size, size), mode="area")
-            for k in range(n) if ey[k] > y[k] - 1 and ex[k] > x[k] - 1
-        ])
+        ref = torch.cat(
+            [
+                F.interpolate(img[:, :, y[k] - 1 : ey[k], x[k] - 1 : ex[k]], size=(size, size), mode="area")
+                for k in range(n)
+                if ey[k] > y[k] - 1 and ex[k] > x[k] - 1
+            ]
+        )
         assert ok.sum() == len(ref) > 0
         assert torch.equal(ours, (ref - 127.5) * 0.0078125)
 

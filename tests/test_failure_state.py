@@ -21,15 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, Run, index_json
+from test_watch import eventually, jpeg_bytes, matches_disk, rows
 
 import picscribe.indexer.pipeline as pipeline
-from conftest import SAMPLES, Run, index_json
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.failure_keys import decoder_key
 from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import FailureRecord, Store
-from test_watch import eventually, jpeg_bytes, matches_disk, rows
 
 DISAPPEARED = "file disappeared before it could be read"
 
@@ -284,8 +284,12 @@ def test_move_paths_is_all_or_nothing(home: Path, embedder: SentenceTransformerE
     before = sorted(rows(home))
     with Store.open(home) as store:
         with pytest.raises(Exception, match="simulated crash"):
-            store.move_paths([(str(photos / "0.jpg"), str(photos / "first.jpg")),
-                              (str(photos / "1.jpg"), str(photos / "second.jpg"))])
+            store.move_paths(
+                [
+                    (str(photos / "0.jpg"), str(photos / "first.jpg")),
+                    (str(photos / "1.jpg"), str(photos / "second.jpg")),
+                ]
+            )
     assert sorted(rows(home)) == before
 
 

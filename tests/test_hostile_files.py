@@ -59,15 +59,21 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> C
     make_corpus(corpus)
     home = base / "home"
     env = {
-        **os.environ, "PICSCRIBE_HOME": str(home), "PICSCRIBE_CACHE": str(model_cache),
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        **os.environ,
+        "PICSCRIBE_HOME": str(home),
+        "PICSCRIBE_CACHE": str(model_cache),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
     }
     for var in ("PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_EMBEDDER"):
         env.pop(var, None)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "picscribe", "index", str(corpus), "--captioner", "fake", "--json"],
-            capture_output=True, timeout=TIMEOUT_S, env=env, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"index hung on the hostile corpus (> {TIMEOUT_S}s); stderr: {exc.stderr!r}")
@@ -179,7 +185,16 @@ def test_the_watcher_survives_the_whole_corpus(tmp_path: Path, home: Path, model
     log = tmp_path / "watch.log"
     env = {**os.environ, "PICSCRIBE_HOME": str(home), "PICSCRIBE_CACHE": str(model_cache)}
     cmd = [
-        sys.executable, "-m", "picscribe", "watch", str(library), "--captioner", "fake", "--debounce", "0.2", "--json",
+        sys.executable,
+        "-m",
+        "picscribe",
+        "watch",
+        str(library),
+        "--captioner",
+        "fake",
+        "--debounce",
+        "0.2",
+        "--json",
     ]
     with log.open("wb") as out:
         watcher = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)

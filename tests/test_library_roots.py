@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import Run, index_json
+from PIL import Image
+from test_watch import StartWatcher, eventually, rows, start_watcher  # noqa: F401 - a fixture
+
 from picscribe.config import load_config
 from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.scan import scan
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
-from test_watch import StartWatcher, eventually, rows, start_watcher  # noqa: F401 - a fixture
 from picscribe.ui.services import Services
 from picscribe.ui.settings import UiSettings
 
@@ -71,7 +71,8 @@ def test_watch_records_its_roots(library: Path, home: Path, tmp_path: Path) -> N
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "picscribe", "watch", str(library / "b"), "--captioner", "fake"],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         eventually(lambda: "watching" in log.read_text(), "watcher started", timeout=60)
@@ -196,7 +197,10 @@ def test_index_reports_a_folder_symlink_out_of_the_library_and_serves_nothing_fr
 
 
 def test_a_watcher_does_not_index_a_folder_symlink_out_of_the_library(
-    start_watcher: StartWatcher, library: Path, home: Path, outside: Path  # noqa: F811
+    start_watcher: StartWatcher,
+    library: Path,
+    home: Path,
+    outside: Path,  # noqa: F811
 ) -> None:
     with Store.open(home) as store:
         store.add_library_roots([str(library)])  # as `picscribe watch` records it

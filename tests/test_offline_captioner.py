@@ -129,7 +129,12 @@ def test_compose_caption_grammar() -> None:
 
 
 def test_detected_objects_are_counted_and_come_first() -> None:
-    from picscribe.indexer.captioners.offline._captioner import caption_phrases, compose_caption, counted, detected_objects
+    from picscribe.indexer.captioners.offline._captioner import (
+        caption_phrases,
+        compose_caption,
+        counted,
+        detected_objects,
+    )
     from picscribe.indexer.captioners.offline._detector import Detection
 
     dets = [
@@ -176,7 +181,9 @@ def _top(*pairs: tuple[str, float]) -> list[tuple[int, float]]:
 def _labels() -> list[str]:
     from importlib import resources
 
-    return resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+    return (
+        resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+    )
 
 
 def test_fine_grained_classes_become_everyday_words() -> None:
@@ -208,10 +215,22 @@ def test_plain_word_table_points_at_the_classes_it_names() -> None:
 
     labels = _labels()
     expected = {
-        "Chihuahua": "dog", "Mexican hairless": "dog", "tabby": "cat", "Egyptian cat": "cat",
-        "school bus": "bus", "trolleybus": "bus", "airliner": "airplane", "sorrel": "horse",
-        "ox": "cow", "studio couch": "couch", "cellular telephone": "phone", "Granny Smith": "apple",
-        "tench": "fish", "albatross": "bird", "African elephant": "elephant", "sports car": "car",
+        "Chihuahua": "dog",
+        "Mexican hairless": "dog",
+        "tabby": "cat",
+        "Egyptian cat": "cat",
+        "school bus": "bus",
+        "trolleybus": "bus",
+        "airliner": "airplane",
+        "sorrel": "horse",
+        "ox": "cow",
+        "studio couch": "couch",
+        "cellular telephone": "phone",
+        "Granny Smith": "apple",
+        "tench": "fish",
+        "albatross": "bird",
+        "African elephant": "elephant",
+        "sports car": "car",
     }
     for label, word in expected.items():
         assert plain_word(labels.index(label), label) == word, label
@@ -229,7 +248,9 @@ def test_nsfw_score_is_recorded_and_benign_photos_are_not_flagged(
         assert "nsfw" not in {t.label for t in result.tags}
 
 
-def test_a_high_nsfw_score_becomes_a_searchable_tag(captioner: OfflineCaptioner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_high_nsfw_score_becomes_a_searchable_tag(
+    captioner: OfflineCaptioner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """We ship no explicit imagery to test with, so the classifier's output is
     stood in for; what is tested is what the captioner does with the score."""
     from picscribe.indexer.captioners.offline import _nsfw

@@ -19,7 +19,9 @@ from picscribe.indexer.captioners.offline._detector import Detection
 SAMPLES = Path(__file__).parent.parent / "data" / "samples" / "images"
 HORSES = "000000078499.jpg"  # five horses on a grassy hill above a lake
 DESK = "000000084284.jpg"  # a laptop and a lamp on a desk
-LABELS = resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+LABELS = (
+    resources.files("picscribe.indexer.captioners.offline").joinpath("imagenet_labels.txt").read_text().splitlines()
+)
 
 
 def _det(label: str, score: float = 0.8, box: tuple[float, float, float, float] = (0.4, 0.4, 0.6, 0.6)) -> Detection:
@@ -40,9 +42,18 @@ def _probs(**named: float) -> list[float]:
 @pytest.mark.parametrize(
     ("rgb", "name"),
     [
-        ((250, 250, 250), "white"), ((5, 5, 5), "black"), ((128, 128, 128), "grey"), ((220, 30, 30), "red"),
-        ((250, 140, 20), "orange"), ((240, 220, 40), "yellow"), ((40, 160, 60), "green"), ((40, 80, 210), "blue"),
-        ((120, 40, 160), "purple"), ((250, 160, 190), "pink"), ((110, 70, 35), "brown"), ((135, 190, 235), "blue"),
+        ((250, 250, 250), "white"),
+        ((5, 5, 5), "black"),
+        ((128, 128, 128), "grey"),
+        ((220, 30, 30), "red"),
+        ((250, 140, 20), "orange"),
+        ((240, 220, 40), "yellow"),
+        ((40, 160, 60), "green"),
+        ((40, 80, 210), "blue"),
+        ((120, 40, 160), "purple"),
+        ((250, 160, 190), "pink"),
+        ((110, 70, 35), "brown"),
+        ((135, 190, 235), "blue"),
     ],
 )
 def test_colour_names(rgb: tuple[int, int, int], name: str) -> None:
@@ -105,7 +116,9 @@ def test_positions_are_given_for_single_things_only() -> None:
         _det("chair", box=(0.9, 0.9, 1.0, 1.0)),
     ]
     assert positions(dets, ["dog", "person", "cup", "chair"]) == [
-        "a dog on the left", "a person on the right", "a cup in the middle"
+        "a dog on the left",
+        "a person on the right",
+        "a cup in the middle",
     ]
     counts = {o.label: o.count for o in object_counts(dets)}
     assert counts == {"dog": 1, "person": 1, "cup": 1, "chair": 2}
@@ -115,12 +128,15 @@ def test_detailed_text_carries_setting_place_colours_and_positions() -> None:
     from picscribe.indexer.captioners.offline._colours import Colour
 
     text = compose_detailed(
-        ["a dog"], [], "", setting=None, place="outdoors", placed=["a dog on the left"],
+        ["a dog"],
+        [],
+        "",
+        setting=None,
+        place="outdoors",
+        placed=["a dog on the left"],
         colours=[Colour("green", 0.6), Colour("blue", 0.3)],
     )
-    assert text == (
-        "A photo of a dog. A dog on the left. It was taken outdoors. The main colours are green and blue."
-    )
+    assert text == ("A photo of a dog. A dog on the left. It was taken outdoors. The main colours are green and blue.")
     with_setting = compose_detailed(["two horses"], [], "", setting="in a field", place="outdoors")
     assert with_setting == "A photo of two horses in a field."  # the setting already says outdoors
 

@@ -27,7 +27,9 @@ def _build_wheel(tmp_path: Path) -> Path:
     out = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (wheel,) = out.glob("picscribe-*.whl")
     return wheel
@@ -41,8 +43,14 @@ def test_the_wheel_installs_one_top_level_name(tmp_path: Path) -> None:
         code = [n for n in names if ".dist-info/" not in n]
         assert code and all(n.startswith("picscribe/") for n in code), sorted({n.split("/")[0] for n in code})
         # Every folder of the card is in it, data files included.
-        for module in ("store/_store.py", "indexer/pipeline.py", "search/retriever.py", "ui/app.py",
-                       "ui/views/search_page.py", "indexer/captioners/offline/centernet_coco.npz"):
+        for module in (
+            "store/_store.py",
+            "indexer/pipeline.py",
+            "search/retriever.py",
+            "ui/app.py",
+            "ui/views/search_page.py",
+            "indexer/captioners/offline/centernet_coco.npz",
+        ):
             assert f"picscribe/{module}" in names, module
         assert "picscribe/py.typed" in names  # type checkers use the public API's hints
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]

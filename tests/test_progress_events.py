@@ -24,18 +24,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Run
 from PIL import Image
+from test_watch import eventually
 
 import picscribe.indexer
-from conftest import REPO, Run
 from picscribe.cli._progress import TerminalBar, terminal_progress
-from picscribe.indexer import CaptionerStopped, CaptionResult, FakeCaptioner, IndexOptions, Indexer, IndexReport
+from picscribe.indexer import CaptionerStopped, CaptionResult, FakeCaptioner, Indexer, IndexOptions, IndexReport
 from picscribe.indexer.progress import CAPTIONED, FAILED, OUTCOMES, PENDING, REUSED, NoProgress, Progress
 from picscribe.indexer.watch import Watcher, WatchOptions
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
 from picscribe.ui.indexing import CountingProgress
-from test_watch import eventually
 
 
 class Recorder:
@@ -112,9 +112,7 @@ def test_index_reports_total_then_each_file_once_committed_with_its_outcome(
     assert (report.captioned, report.reused, report.failed) == (5, 1, 1)
     assert dict(rec.files)[str(folder / "broken.jpg")] == FAILED
     # Told only after the transaction: the index already held each file.
-    assert rec.status_when_told == {
-        p: ("failed" if outcome == FAILED else "ok") for p, outcome in rec.files
-    }
+    assert rec.status_when_told == {p: ("failed" if outcome == FAILED else "ok") for p, outcome in rec.files}
     # Batches of two: several commits, each told after its files, counts growing to the report's.
     batches = [e for e in rec.events if e[0] == "batch"]
     assert len(batches) >= 3
@@ -225,8 +223,10 @@ def test_no_module_of_the_indexer_imports_tqdm() -> None:
     for source in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(), str(source))):
             names = (
-                [a.name for a in node.names] if isinstance(node, ast.Import)
-                else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
                 else []
             )
             offenders += [f"{source.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "tqdm"]
@@ -279,7 +279,11 @@ def test_cli_index_on_a_terminal_shows_the_bar_reaching_its_total(folder: Path, 
     env = {**os.environ, "PICSCRIBE_HOME": str(home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "picscribe", "index", str(folder), "--captioner", "fake", "--json"],
-        stdout=subprocess.PIPE, stderr=secondary, stdin=subprocess.DEVNULL, cwd=REPO, env=env,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
     )
     os.close(secondary)
     chunks = []

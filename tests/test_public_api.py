@@ -11,13 +11,13 @@ import typing
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Run, index_json
 from PIL import Image
+from plugin_install import PLUGIN, install_shout_plugin
 
 import picscribe
-from conftest import REPO, Run, index_json
 from picscribe import Library
 from picscribe.indexer import NoProgress
-from plugin_install import PLUGIN, install_shout_plugin
 
 PIZZA = "000000121647.jpg"
 
@@ -235,12 +235,16 @@ def test_the_example_plugin_imports_only_picscribe() -> None:
     tree = ast.parse(PLUGIN.read_text())
     ours = [
         n.module if isinstance(n, ast.ImportFrom) else a.name
-        for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
         for a in (n.names if isinstance(n, ast.Import) else [n])  # type: ignore[attr-defined]
     ]
     assert "picscribe" in ours
-    assert not [m for m in ours if m and m.split(".")[0] in {"picscribe", "store", "indexer", "search", "ui"}
-                and m != "picscribe"]
+    assert not [
+        m
+        for m in ours
+        if m and m.split(".")[0] in {"picscribe", "store", "indexer", "search", "ui"} and m != "picscribe"
+    ]
 
 
 def test_a_plugin_captioner_registered_by_entry_point_indexes_and_answers(

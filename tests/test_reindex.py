@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from conftest import Run, index_json
 from PIL import Image
 
-from conftest import Run, index_json
 from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.captioning import CaptionResult
 from picscribe.search import SentenceTransformerEmbedder
@@ -58,7 +58,9 @@ class FlakyCaptioner(FakeCaptioner):
         return results
 
 
-def test_incomplete_reindex_does_not_switch_and_resumes(run: Run, tmp_path: Path, home: Path, model_cache: Path) -> None:
+def test_incomplete_reindex_does_not_switch_and_resumes(
+    run: Run, tmp_path: Path, home: Path, model_cache: Path
+) -> None:
     photos = tmp_path / "p"
     photos.mkdir()
     for i, rgb in enumerate([(250, 250, 250), (240, 200, 200), (10, 10, 10)]):

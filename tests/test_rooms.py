@@ -7,16 +7,28 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 # room folder -> packages of picscribe it must never import
 _FORBIDDEN = {
-    "store": ("picscribe.indexer", "picscribe.search", "picscribe.ui", "picscribe.cli", "picscribe.app",
-              "picscribe.config", "picscribe.evaluation"),
+    "store": (
+        "picscribe.indexer",
+        "picscribe.search",
+        "picscribe.ui",
+        "picscribe.cli",
+        "picscribe.app",
+        "picscribe.config",
+        "picscribe.evaluation",
+    ),
     "indexer": ("picscribe.ui", "picscribe.cli", "picscribe.app", "picscribe.config", "picscribe.evaluation"),
-    "search": ("picscribe.ui", "picscribe.indexer", "picscribe.cli", "picscribe.app", "picscribe.config",
-               "picscribe.evaluation"),
+    "search": (
+        "picscribe.ui",
+        "picscribe.indexer",
+        "picscribe.cli",
+        "picscribe.app",
+        "picscribe.config",
+        "picscribe.evaluation",
+    ),
     # The UI builds through picscribe.library like any Python user; the CLI is only what starts it.
     "ui": ("picscribe.cli", "picscribe.evaluation"),
 }
@@ -38,7 +50,8 @@ def test_a_room_imports_nothing_it_must_not(room: str) -> None:
         f"{py.relative_to(REPO)}: {name}"
         for py in sorted((REPO / room).rglob("*.py"))
         for name in _imports(py)
-        if name == "picscribe" or any(name == f or name.startswith(f + ".") for f in _FORBIDDEN[room])
+        if name == "picscribe"
+        or any(name == f or name.startswith(f + ".") for f in _FORBIDDEN[room])
         # the rooms' old top-level names would be a crossing too, and no longer import at all
         or name.split(".")[0] in {"store", "indexer", "search", "ui"}
     ]

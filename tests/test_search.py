@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import Run, index_json
 from PIL import Image
 
-from conftest import Run, index_json
 from picscribe.search.fusion import FusionWeights, fuse
 from picscribe.search.query import fts_match
 

@@ -42,11 +42,18 @@ def _library(home: Path, n: int, seed: int = 0) -> tuple[Store, dict[int, np.nda
     for i in range(n):
         h = f"{i:08x}"
         taken = f"{2015 + i % 10}-06-{1 + i % 28:02d} 12:00:00" if i % 7 else None  # some fall back to mtime
-        images.append(ImageRecord(f"/lib/{i // 10:03d}/{i}.jpg", 100, (1_600_000_000 + i) * 10**9, h, 4, 3, "JPEG", taken))
+        images.append(
+            ImageRecord(f"/lib/{i // 10:03d}/{i}.jpg", 100, (1_600_000_000 + i) * 10**9, h, 4, 3, "JPEG", taken)
+        )
         text = " ".join(pick.choices(WORDS, k=pick.randint(2, 9)))
         captions.append(
             CaptionRecord(
-                h, "fake", "fake-1", "caption", text, _unit(rng),
+                h,
+                "fake",
+                "fake-1",
+                "caption",
+                text,
+                _unit(rng),
                 tags=((pick.choice(WORDS), 0.9),) if i % 3 == 0 else (),
                 ocr_text=pick.choice(WORDS) + " " + pick.choice(WORDS) if i % 4 == 0 else "",
                 objects=((pick.choice(["dog", "boat", "person"]), 1 + i % 3, 0.9),) if i % 2 == 0 else (),
@@ -98,7 +105,8 @@ def test_bm25_for_candidates_equals_sqlites_bm25(
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         expected = dict(
             conn.execute(
-                "SELECT rowid, -bm25(search_text) FROM search_text WHERE search_text MATCH ?", (match or fts_match(query),)
+                "SELECT rowid, -bm25(search_text) FROM search_text WHERE search_text MATCH ?",
+                (match or fts_match(query),),
             ).fetchall()
         )
     assert expected, "the query should match something"
@@ -129,7 +137,7 @@ def test_document_frequency_follows_writes(library: tuple[Store, dict[int, np.nd
     cid = store.current_caption_id_for_path("/new/l.jpg")
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         [(expected,)] = conn.execute(
-            "SELECT -bm25(search_text) FROM search_text WHERE search_text MATCH '\"lighthouse\" OR \"boat\"' AND rowid = ?",
+            'SELECT -bm25(search_text) FROM search_text WHERE search_text MATCH \'"lighthouse" OR "boat"\' AND rowid = ?',
             (cid,),
         ).fetchall()
     assert store.keyword_scores(["lighthouse", "boat"], [cid])[cid] == pytest.approx(expected, rel=1e-9)
@@ -186,7 +194,9 @@ def test_discovery_respects_the_allowed_ids(library: tuple[Store, dict[int, np.n
     assert found and set(found) <= set(allowed.tolist())
 
 
-def _brute_top(store: Store, vectors: dict[int, np.ndarray], q: np.ndarray, filters: SearchFilters, k: int) -> list[str]:
+def _brute_top(
+    store: Store, vectors: dict[int, np.ndarray], q: np.ndarray, filters: SearchFilters, k: int
+) -> list[str]:
     allowed = store.filter_caption_ids(filters, list(vectors))
     ranked = sorted(allowed, key=lambda cid: -float(vectors[cid] @ q))
     paths = store.hit_rows(ranked[:k], filters)
@@ -196,7 +206,10 @@ def _brute_top(store: Store, vectors: dict[int, np.ndarray], q: np.ndarray, filt
 @pytest.mark.parametrize(
     ("filters", "listed"),
     [
-        (SearchFilters(date_from="2015-01-01 00:00:00", date_to="2022-12-31 23:59:59"), False),  # ~70%: checked on candidates
+        (
+            SearchFilters(date_from="2015-01-01 00:00:00", date_to="2022-12-31 23:59:59"),
+            False,
+        ),  # ~70%: checked on candidates
         (SearchFilters(objects=("dog",)), False),  # ~17%
         (SearchFilters(folder="/lib/007"), True),  # 10 of 400: listed in SQL
         (SearchFilters(date_from="2019-06-01 00:00:00", date_to="2019-06-10 23:59:59"), True),
@@ -250,7 +263,9 @@ def test_a_narrow_filter_still_finds_its_keyword_match(tmp_path: Path) -> None:
         (SearchFilters(folder="/lib/007"), "sqlite_autoindex_images_1 (path>? AND path<?)"),  # the unique index on path
     ],
 )
-def test_filters_start_from_their_indexes(library: tuple[Store, dict[int, np.ndarray]], filters: SearchFilters, index: str) -> None:
+def test_filters_start_from_their_indexes(
+    library: tuple[Store, dict[int, np.ndarray]], filters: SearchFilters, index: str
+) -> None:
     """A filter spelled differently from its index scans every image (1 s
     at 1M); the plan must name the index."""
     store, _ = library

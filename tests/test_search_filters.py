@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Run, index_json
 from PIL import Image
 
-from conftest import Run, index_json
 from picscribe.search import Retriever, SearchFilters, SentenceTransformerEmbedder
 from picscribe.store import CaptionRecord, Store
 
@@ -40,8 +40,13 @@ def mixed(run: Run, tmp_path: Path, home: Path, model_cache: Path) -> Path:
         store.write_batch(
             captions=[
                 CaptionRecord(
-                    content_hash=sign.content_hash or "", captioner="fake", model_id="fake-v1", task="caption",
-                    text=text, vector=embedder.embed([text])[0], ocr_text="OPEN 24 HOURS",
+                    content_hash=sign.content_hash or "",
+                    captioner="fake",
+                    model_id="fake-v1",
+                    task="caption",
+                    text=text,
+                    vector=embedder.embed([text])[0],
+                    ocr_text="OPEN 24 HOURS",
                 )
             ]
         )

@@ -13,8 +13,8 @@ import pytest
 from conftest import SAMPLES, Run
 from PIL import Image
 
-from picscribe.indexer.captioning import CaptionResult
 from picscribe.indexer.captioners.sidecar import SidecarCaptioner
+from picscribe.indexer.captioning import CaptionResult
 from picscribe.indexer.decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, load
 from picscribe.indexer.registry import create
 from picscribe.indexer.scan import FileEntry
@@ -36,7 +36,7 @@ def xmp_packet(*entries: tuple[str, str]) -> bytes:
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
         f"<dc:description><rdf:Alt>{items}</rdf:Alt></dc:description>"
         '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def iptc_app13(caption: bytes, *, utf8: bool = True) -> bytes:
@@ -172,7 +172,7 @@ def test_xmp_without_x_default_takes_the_first_entry(tmp_path: Path) -> None:
 
 
 def test_iptc_caption_abstract(tmp_path: Path) -> None:
-    img = write_jpeg(tmp_path / "i.jpg", iptc="Zwei Möwen über dem Hafen".encode("utf-8"))
+    img = write_jpeg(tmp_path / "i.jpg", iptc="Zwei Möwen über dem Hafen".encode())
     result = caption_of(img)
     assert result.text == "Zwei Möwen über dem Hafen"
     assert result.human and result.extra == {"source": "iptc"}
@@ -192,7 +192,7 @@ def test_exif_image_description(tmp_path: Path) -> None:
 
 
 def test_exif_image_description_in_utf8(tmp_path: Path) -> None:
-    img = write_jpeg(tmp_path / "e.jpg", exif_description="Straßenbahn auf der Brücke".encode("utf-8"))
+    img = write_jpeg(tmp_path / "e.jpg", exif_description="Straßenbahn auf der Brücke".encode())
     assert caption_of(img).text == "Straßenbahn auf der Brücke"
 
 
@@ -205,7 +205,9 @@ def test_camera_default_exif_text_is_not_a_caption(tmp_path: Path) -> None:
 def test_preference_order_xmp_then_iptc_then_exif(tmp_path: Path) -> None:
     all_three = write_jpeg(
         tmp_path / "a.jpg",
-        xmp=xmp_packet(("x-default", "xmp text")), iptc=b"iptc text", exif_description="exif text",
+        xmp=xmp_packet(("x-default", "xmp text")),
+        iptc=b"iptc text",
+        exif_description="exif text",
     )
     assert (caption_of(all_three).text, caption_of(all_three).extra["source"]) == ("xmp text", "xmp")
     two = write_jpeg(tmp_path / "b.jpg", iptc=b"iptc text", exif_description="exif text")

@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import Run
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from test_watch import eventually, jpeg_bytes, rows
+
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.scan import scan
 from picscribe.indexer.sniff import looks_like_image
 from picscribe.indexer.watch import BatchReport, Watcher, WatchOptions
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
-from test_watch import eventually, jpeg_bytes, rows
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 
@@ -139,7 +139,9 @@ def test_update_of_a_name_that_is_not_utf8_reports_it_and_indexes_the_rest(
         indexer = Indexer(store, FakeCaptioner(), embedder, IndexOptions())
         report = indexer.update([latin1, str(good)])
     assert report.captioned == 1
-    assert report.failures == [(str(tmp_path / "caf\\xe9.jpg"), "file name is not valid UTF-8; rename the file to index it")]
+    assert report.failures == [
+        (str(tmp_path / "caf\\xe9.jpg"), "file name is not valid UTF-8; rename the file to index it")
+    ]
 
 
 @pytest.fixture
@@ -179,8 +181,11 @@ def test_fifo_in_a_watched_folder_does_not_hang_the_watcher(
     photo = library / "later.jpg"
     photo.write_bytes(jpeg_bytes(3))
     # Generous: the first caption of the session loads the embedding model.
-    eventually(lambda: rows(home).get(str(photo), (None, ""))[1] == "ok" or sorted(rows(home)), "later file indexed",
-               timeout=90)
+    eventually(
+        lambda: rows(home).get(str(photo), (None, ""))[1] == "ok" or sorted(rows(home)),
+        "later file indexed",
+        timeout=90,
+    )
     watcher.stop()
     thread.join(timeout=10)
     assert not thread.is_alive(), "the watcher did not stop"

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import MetaData, Table, UniqueConstraint, create_engine
 
-from picscribe.store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError
-from picscribe.store import _schema
+from picscribe.store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError, _schema
 from picscribe.store import _migrations as migrations_module
 from picscribe.store._migrations import MIGRATIONS
 
@@ -80,9 +79,7 @@ def _describe(table: Table, rowid_alias: bool) -> dict:
     return {
         "columns": columns,
         "primary_key": sorted(c.name for c in table.primary_key.columns),
-        "foreign_keys": sorted(
-            (fk.parent.name, fk.column.table.name, fk.column.name) for fk in table.foreign_keys
-        ),
+        "foreign_keys": sorted((fk.parent.name, fk.column.table.name, fk.column.name) for fk in table.foreign_keys),
         "unique": sorted(
             tuple(sorted(c.name for c in uc.columns)) for uc in table.constraints if isinstance(uc, UniqueConstraint)
         ),
@@ -213,7 +210,9 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
         store.write_batch(
             images=[ImageRecord("/p/a.jpg", 10, 1, "h1", 4, 3, "JPEG", None)],
             captions=[
-                CaptionRecord("h1", "fake", "fake-1", "caption", "a red kayak", vec, ocr_text="RIVER", tags=(("boat", 0.9),))
+                CaptionRecord(
+                    "h1", "fake", "fake-1", "caption", "a red kayak", vec, ocr_text="RIVER", tags=(("boat", 0.9),)
+                )
             ],
         )
         caption_id = store.current_caption_id_for_path("/p/a.jpg")
@@ -227,7 +226,13 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
         store.write_batch(
             captions=[
                 CaptionRecord(
-                    "h1", "fake", "fake-1", "caption", "a red kayak", vec, objects=(("boat", 2, 0.8), ("person", 1, 0.7))
+                    "h1",
+                    "fake",
+                    "fake-1",
+                    "caption",
+                    "a red kayak",
+                    vec,
+                    objects=(("boat", 2, 0.8), ("person", 1, 0.7)),
                 )
             ],
         )
@@ -249,7 +254,15 @@ def test_objects_are_replaced_with_their_caption_and_filter_search(tmp_path: Pat
         store.write_batch(
             images=images,
             captions=[
-                CaptionRecord("h1", "fake", "fake-1", "caption", "a dog and a cat", vec, objects=(("dog", 1, 0.9), ("cat", 1, 0.8))),
+                CaptionRecord(
+                    "h1",
+                    "fake",
+                    "fake-1",
+                    "caption",
+                    "a dog and a cat",
+                    vec,
+                    objects=(("dog", 1, 0.9), ("cat", 1, 0.8)),
+                ),
                 CaptionRecord("h2", "fake", "fake-1", "caption", "a dog", vec, objects=(("dog", 2, 0.9),)),
             ],
         )

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, Run
+
 from picscribe.cli._common import printable
 
 CLEAR_SCREEN = "\x1b[2J"

@@ -13,9 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
-
 from conftest import Run
+from PIL import Image, ImageDraw, ImageFont
 
 if shutil.which("tesseract") is None:
     if os.environ.get("PICSCRIBE_REQUIRE_TESSERACT") == "1":

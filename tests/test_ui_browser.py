@@ -11,9 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import SAMPLES, Run
+from PIL import Image
 from ui_browser import browser_missing, chromium, open_search, running_ui, submit_query, wait_until
 
 _missing = browser_missing()
@@ -73,7 +72,11 @@ def test_search_in_a_real_browser(sample_index: Path, home: Path, tmp_path: Path
             assert not _images(driver)
 
         # Nor does the server hand out files by URL.
-        for probe in ("/media/../../../../etc/passwd", "/app/static/../../../../etc/passwd", "/media/%2e%2e/%2e%2e/etc/passwd"):
+        for probe in (
+            "/media/../../../../etc/passwd",
+            "/app/static/../../../../etc/passwd",
+            "/media/%2e%2e/%2e%2e/etc/passwd",
+        ):
             try:
                 with urllib.request.urlopen(url + probe, timeout=10) as r:
                     body = r.read()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from plugin_install import install_shout_plugin
 from streamlit.testing.v1 import AppTest
 
 from picscribe.store import Store
 from picscribe.ui import APP_PATH
-from plugin_install import install_shout_plugin
 
 TIMEOUT = 120
 

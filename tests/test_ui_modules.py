@@ -7,9 +7,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from conftest import Run, index_json
 from PIL import Image
 
-from conftest import Run, index_json
 from picscribe.search import Retriever, SentenceTransformerEmbedder
 from picscribe.store import Store, StoreError
 from picscribe.ui.editing import save_human_caption
@@ -205,8 +205,13 @@ def test_an_empty_caption_or_unknown_path_is_refused(services: Services, library
 def test_watcher_line_describes_a_running_watcher() -> None:
     watch = pytest.importorskip("picscribe.indexer.watch", reason="picscribe watch is not in this build")
     state = watch.WatcherState(
-        running=True, pid=4242, roots=("/photos",), queue_length=3, started_at="2026-01-02T03:04:05+00:00",
-        last_event_at="2026-01-02T03:05:00+00:00", last_error="permission denied: /photos/x.jpg",
+        running=True,
+        pid=4242,
+        roots=("/photos",),
+        queue_length=3,
+        started_at="2026-01-02T03:04:05+00:00",
+        last_event_at="2026-01-02T03:05:00+00:00",
+        last_error="permission denied: /photos/x.jpg",
     )
     line = describe_watcher(state)
     assert line.available and line.running and line.roots == ("/photos",)

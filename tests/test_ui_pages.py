@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, Run, index_json
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import SAMPLES, Run, index_json
 from picscribe.indexer import Indexer
 from picscribe.store import Store
 from picscribe.ui import APP_PATH
@@ -300,9 +300,7 @@ def test_status_reindex_button_switches_search_to_the_new_captioner(
     assert at.table[0].value.to_dict("records") == [{"captioner": "fake", "model": "fake-v2", "images": 4}]
 
 
-def test_status_index_button_makes_the_first_index(
-    home: Path, library: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_status_index_button_makes_the_first_index(home: Path, library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # No index yet, so no recorded roots: config.toml's roots (read by the UI's Library) say where.
     home.mkdir(parents=True)
     (home / "config.toml").write_text(f"roots = {json.dumps([str(library)])}\n")

@@ -69,8 +69,7 @@ def test_ivf_recall_against_exact(small_sizes: None) -> None:
     ids = np.arange(2_000, dtype=np.int64)
     vi = VectorIndex.build(DIM, ids, vecs)
     recalls = [
-        len({i for i, _ in vi.search(q, 10)} & set(exact_top(vecs, ids, q, 10))) / 10
-        for q in clustered(50, seed=9)
+        len({i for i, _ in vi.search(q, 10)} & set(exact_top(vecs, ids, q, 10))) / 10 for q in clustered(50, seed=9)
     ]
     assert np.mean(recalls) >= 0.9
 
@@ -104,7 +103,9 @@ def test_narrow_filter_on_ivf_scans_every_list(small_sizes: None, monkeypatch: p
         assert got == exact_top(stored, allowed, q, 8)
 
 
-def test_a_few_allowed_ids_are_searched_exactly_by_their_own_vectors(small_sizes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_few_allowed_ids_are_searched_exactly_by_their_own_vectors(
+    small_sizes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     vecs = clustered(1_000)
     ids = np.arange(1_000, dtype=np.int64)
     vi = VectorIndex.build(DIM, ids, vecs)

@@ -16,9 +16,9 @@ import torch
 from PIL import Image, ImageDraw
 from tiny_vlms import FAMILIES, tiny_vlm_dir
 
-from picscribe.indexer.captioning import KNOWN_TASKS, TASK_OCR, Captioner, CaptionResult
 from picscribe.indexer.captioners.vlm import TransformersCaptioner, _loading
 from picscribe.indexer.captioners.vlm._families import Adapter
+from picscribe.indexer.captioning import KNOWN_TASKS, TASK_OCR, Captioner, CaptionResult
 
 # Kept tiny: junk text is junk at any length, and this keeps the suite quick.
 TOKENS = 4

@@ -14,7 +14,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, Run
 from tiny_vlms import tiny_vlm_dir
 
@@ -88,7 +87,9 @@ def test_ask_with_a_chat_vlm(run: Run, qwen: Path, short_answers: None) -> None:
     assert isinstance(out["answer"], str)
 
 
-def test_auto_uses_the_configured_vlm(run: Run, photos: Path, qwen: Path, short_answers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_uses_the_configured_vlm(
+    run: Run, photos: Path, qwen: Path, short_answers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PICSCRIBE_VLM", f"vlm:{qwen}")
     result = run("caption", photos / sorted(p.name for p in photos.iterdir())[0], "--json")
     assert result.exit_code == 0, result.stderr
@@ -96,7 +97,9 @@ def test_auto_uses_the_configured_vlm(run: Run, photos: Path, qwen: Path, short_
     assert json.loads(result.stdout)["captioner"] == "vlm"
 
 
-def test_auto_falls_back_to_offline_naming_the_missing_model(run: Run, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_falls_back_to_offline_naming_the_missing_model(
+    run: Run, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PICSCRIBE_VLM", "vlm:picscribe-test/not-downloaded")
     result = run("caption", photos / sorted(p.name for p in photos.iterdir())[0], "--json")
     assert result.exit_code == 0, result.stderr

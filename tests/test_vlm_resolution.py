@@ -16,9 +16,9 @@ from PIL import Image
 from tiny_vlms import tiny_vlm_dir
 
 from picscribe.indexer import registry
-from picscribe.indexer.captioning import CaptionerUnavailable
 from picscribe.indexer.captioners.vlm import DEFAULT_CPU_MODEL, TransformersCaptioner, UnsupportedModel, _loading
 from picscribe.indexer.captioners.vlm._families import InternVLChatRemoteAdapter, Loaded, adapter_for
+from picscribe.indexer.captioning import CaptionerUnavailable
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from picscribe.indexer import FakeCaptioner, IndexOptions, Indexer
+from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.watch import BatchReport, IgnorePatterns, Watcher, WatchOptions, watcher_state
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
@@ -64,10 +64,7 @@ def captions(home: Path) -> list[tuple]:
 
 def matches_disk(home: Path, root: Path, ignore: IgnorePatterns | None = None) -> object:
     """True when the index holds exactly the images on disk, each ok and searchable."""
-    on_disk = {
-        str(p) for p in root.rglob("*")
-        if p.is_file() and (ignore is None or ignore.accepts(str(p)))
-    }
+    on_disk = {str(p) for p in root.rglob("*") if p.is_file() and (ignore is None or ignore.accepts(str(p)))}
     indexed = rows(home)
     if set(indexed) != on_disk:
         return f"missing {sorted(on_disk - set(indexed))[:3]}, extra {sorted(set(indexed) - on_disk)[:3]}"
@@ -184,7 +181,10 @@ def test_rename_and_folder_move_keep_captions_without_reading(
     assert w.captioner.calls == 4
     assert w.hashed_since(mark) == 0, "a rename must not re-read the file"
     # The batch's report is appended just after its commit: poll, don't race it.
-    eventually(lambda: sum(r.moved for r in w.reports[mark:]) == 4 or f"moved {[r.moved for r in w.reports[mark:]]}", "4 moves reported")
+    eventually(
+        lambda: sum(r.moved for r in w.reports[mark:]) == 4 or f"moved {[r.moved for r in w.reports[mark:]]}",
+        "4 moves reported",
+    )
 
 
 def test_quick_rename_chain_and_overwrite_by_rename(start_watcher: StartWatcher, library: Path, home: Path) -> None:
@@ -270,7 +270,9 @@ def test_hidden_and_temporary_files_are_ignored(start_watcher: StartWatcher, lib
     assert w.captioner.calls == 2
 
 
-def test_restart_catches_up_with_changes_made_while_down(start_watcher: StartWatcher, library: Path, home: Path) -> None:
+def test_restart_catches_up_with_changes_made_while_down(
+    start_watcher: StartWatcher, library: Path, home: Path
+) -> None:
     for i in range(4):
         write_jpeg(library / f"{i}.jpg", i)
     first = start_watcher()

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import Run
@@ -20,8 +19,18 @@ from picscribe.store import Store
 
 def _watch(library: Path, log: Path, batch_size: int) -> subprocess.Popen:
     cmd = [
-        sys.executable, "-m", "picscribe", "watch", str(library), "--captioner", "fake",
-        "--batch-size", str(batch_size), "--debounce", "0.2", "--json",
+        sys.executable,
+        "-m",
+        "picscribe",
+        "watch",
+        str(library),
+        "--captioner",
+        "fake",
+        "--batch-size",
+        str(batch_size),
+        "--debounce",
+        "0.2",
+        "--json",
     ]
     # stdout to a file: a pipe nobody reads could fill and block the watcher.
     with log.open("ab") as out:
@@ -36,9 +45,7 @@ def _captioned(home: Path) -> int:
         return 0  # no schema yet
 
 
-def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(
-    tmp_path: Path, home: Path, run: Run
-) -> None:
+def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(tmp_path: Path, home: Path, run: Run) -> None:
     library = tmp_path / "library"
     library.mkdir()
     total = 120
@@ -64,11 +71,16 @@ def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(
 
     second = _watch(library, log, batch_size=64)
     try:
-        eventually(lambda: json.loads(run("status", "--json").stdout)["watcher"]["pid"] == second.pid or "old state",
-                   "restarted watcher reports itself", timeout=30)
+        eventually(
+            lambda: json.loads(run("status", "--json").stdout)["watcher"]["pid"] == second.pid or "old state",
+            "restarted watcher reports itself",
+            timeout=30,
+        )
         refused = subprocess.run(
             [sys.executable, "-m", "picscribe", "watch", str(library), "--captioner", "fake"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert refused.returncode == 1
         assert f"another watcher (pid {second.pid}) is already watching" in refused.stderr
@@ -86,7 +98,9 @@ def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(
     with sqlite3.connect(home / "index.sqlite") as db:
         per_content = db.execute("SELECT content_hash, count(*) FROM captions GROUP BY content_hash").fetchall()
         paths = [p for (p,) in db.execute("SELECT path FROM images")]
-    assert len(per_content) == total and all(n == 1 for _, n in per_content)  # all but one old, and the new one, once each
+    assert len(per_content) == total and all(
+        n == 1 for _, n in per_content
+    )  # all but one old, and the new one, once each
     assert len(paths) == total and str(library / "000.jpg") not in paths
     with Store.open(home) as store:
         assert len(store.vector_index()) == store.status().searchable == total

@@ -956,7 +956,9 @@ def build_internvl(dest: Path) -> Path:
     from transformers import GotOcr2ImageProcessorPil
 
     tok = _qwen2_tokenizer(
-        QWEN2_VL_SPECIALS + QWEN2_5_EXTRA + ["<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>", "<video>"],
+        QWEN2_VL_SPECIALS
+        + QWEN2_5_EXTRA
+        + ["<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>", "<video>"],
     )
     ids = tok.get_vocab()
     config = {

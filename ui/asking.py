@@ -22,7 +22,11 @@ def ask(captioner: Captioner, path: str, question: str) -> Reply:
         return Reply("Type a question first.", False, "none")
     ask_fn = getattr(captioner, "ask", None)
     if not callable(ask_fn):
-        return Reply(f"The {captioner.name} captioner cannot answer questions; start the UI with a VLM or the offline captioner.", False, "none")
+        return Reply(
+            f"The {captioner.name} captioner cannot answer questions; start the UI with a VLM or the offline captioner.",
+            False,
+            "none",
+        )
     try:
         loaded = load(FileEntry(path, 0, 0), frozenset())
     except DecodeError as exc:

@@ -53,8 +53,7 @@ def detail_view(store: Store, path: str) -> DetailView | None:
     if detail is None or detail.status != "ok":
         return None
     lines = tuple(
-        CaptionLine(c.task, c.text, c.captioner, c.model_id, c.human, c.current, c.created_at)
-        for c in detail.captions
+        CaptionLine(c.task, c.text, c.captioner, c.model_id, c.human, c.current, c.created_at) for c in detail.captions
     )
     current = detail.current
     detailed = _newest(lines, TASK_DETAILED)

@@ -72,7 +72,9 @@ class _Entry:
 class ChangeQueue:
     """Thread-safe: watchdog's thread puts, the watcher's loop takes."""
 
-    def __init__(self, *, debounce: float, max_pending: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, debounce: float, max_pending: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.debounce = debounce
         self.max_pending = max_pending
         self._clock = clock
@@ -101,8 +103,10 @@ class ChangeQueue:
     def moved(self, src: str, dest: str, *, is_dir: bool) -> None:
         now = self._clock()
         with self._cond:
-            self._recent_folder_moves = [m for m in self._recent_folder_moves if now - m[2] < _FOLDER_MOVE_COVERS_SECONDS]
-            if any(_inside(src, a) and dest == b + src[len(a):] for a, b, _ in self._recent_folder_moves):
+            self._recent_folder_moves = [
+                m for m in self._recent_folder_moves if now - m[2] < _FOLDER_MOVE_COVERS_SECONDS
+            ]
+            if any(_inside(src, a) and dest == b + src[len(a) :] for a, b, _ in self._recent_folder_moves):
                 return  # watchdog's per-file echo of a folder move already queued
             if not self._room_for(1):
                 return
@@ -111,7 +115,7 @@ class ChangeQueue:
                 self._recent_folder_moves.append((src, dest, now))
                 # Files still settling inside the folder settle at their new paths.
                 for path in [p for p in self._pending if _inside(p, src)]:
-                    self._pending[dest + path[len(src):]] = self._pending.pop(path)
+                    self._pending[dest + path[len(src) :]] = self._pending.pop(path)
             self._wake()
         # The source is gone (anything left at it goes); a renamed file is
         # checked at its new path in case it changed on the way.

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class WatcherState:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def watcher_state(home: Path | str) -> WatcherState | None:
@@ -141,9 +141,17 @@ class StateFile:
 
     def start(self, roots: list[str]) -> None:
         self.values = {
-            "pid": os.getpid(), "roots": roots, "queue_length": 0, "last_error": None, "last_error_at": None,
-            "started_at": now_iso(), "stopped_at": None, "last_event_at": None, "last_batch_at": None,
-            "last_reconcile_at": None, "batches": 0,
+            "pid": os.getpid(),
+            "roots": roots,
+            "queue_length": 0,
+            "last_error": None,
+            "last_error_at": None,
+            "started_at": now_iso(),
+            "stopped_at": None,
+            "last_event_at": None,
+            "last_batch_at": None,
+            "last_reconcile_at": None,
+            "batches": 0,
             "totals": {"captioned": 0, "reused": 0, "removed": 0, "moved": 0, "failed": 0},
         }
         self.save()

@@ -64,9 +64,17 @@ class BatchReport:
     def to_dict(self) -> dict[str, Any]:
         r = self.report
         return {
-            "kind": self.kind, "at": now_iso(), "moved": self.moved, "captioned": r.captioned, "reused": r.reused,
-            "removed": r.removed, "unchanged": r.unchanged, "failed": r.failed, "stopped": r.stopped,
-            "seconds": round(r.seconds, 3), "queue_length": self.queue_length,
+            "kind": self.kind,
+            "at": now_iso(),
+            "moved": self.moved,
+            "captioned": r.captioned,
+            "reused": r.reused,
+            "removed": r.removed,
+            "unchanged": r.unchanged,
+            "failed": r.failed,
+            "stopped": r.stopped,
+            "seconds": round(r.seconds, 3),
+            "queue_length": self.queue_length,
             "failures": [{"path": p, "error": e} for p, e in r.failures],
         }
 
@@ -184,7 +192,7 @@ class Watcher:
             log.warning("watcher step failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
             self._record_error(f"{type(exc).__name__}: {exc}")
             self._queue.request_reconcile()
-            self._sleep(min(60.0, 2.0 ** self._failures_in_a_row))
+            self._sleep(min(60.0, 2.0**self._failures_in_a_row))
 
     def _step(self) -> None:
         now = time.monotonic()
@@ -227,14 +235,21 @@ class Watcher:
         values["batches"] += 1
         values["last_batch_at"] = now_iso()
         totals = values["totals"]
-        for key, n in (("captioned", r.captioned), ("reused", r.reused), ("removed", r.removed),
-                       ("moved", done.moved), ("failed", r.failed)):
+        for key, n in (
+            ("captioned", r.captioned),
+            ("reused", r.reused),
+            ("removed", r.removed),
+            ("moved", done.moved),
+            ("failed", r.failed),
+        ):
             totals[key] += n
         if r.stopped is not None and not self._stopping.is_set():
             self._record_error(f"captioner stopped: {r.stopped}")
         elif r.failures:
             path, error = r.failures[-1]
-            self._record_error(f"{path}: {error}" + (f" (and {len(r.failures) - 1} more)" if len(r.failures) > 1 else ""))
+            self._record_error(
+                f"{path}: {error}" + (f" (and {len(r.failures) - 1} more)" if len(r.failures) > 1 else "")
+            )
         self._flush_if_due(idle=not len(self._queue))
         self._save_state_if_due(force=True)
         if self._on_batch is not None:

@@ -63,12 +63,24 @@ def api_options(func: F) -> F:
     positive = click.IntRange(min=1)
     for option in reversed(
         [
-            click.option("--concurrency", type=positive, default=None,
-                         help="API captioners: requests in flight at once [default: 4]."),
-            click.option("--max-requests", type=positive, default=None,
-                         help="API captioners: stop cleanly after this many requests."),
-            click.option("--max-tokens", type=positive, default=None,
-                         help="API captioners: stop cleanly once this many tokens (in + out) are used."),
+            click.option(
+                "--concurrency",
+                type=positive,
+                default=None,
+                help="API captioners: requests in flight at once [default: 4].",
+            ),
+            click.option(
+                "--max-requests",
+                type=positive,
+                default=None,
+                help="API captioners: stop cleanly after this many requests.",
+            ),
+            click.option(
+                "--max-tokens",
+                type=positive,
+                default=None,
+                help="API captioners: stop cleanly once this many tokens (in + out) are used.",
+            ),
         ]
     ):
         func = option(func)

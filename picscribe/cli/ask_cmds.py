@@ -57,8 +57,13 @@ def _ask(lib: Library, image: Path, question: str, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
-                "path": abs_path, "question": question, "answer": answer.text, "answered": answer.answered,
-                "source": answer.source, "captioner": backend.name, "model": backend.model_id,
+                "path": abs_path,
+                "question": question,
+                "answer": answer.text,
+                "answered": answer.answered,
+                "source": answer.source,
+                "captioner": backend.name,
+                "model": backend.model_id,
             }
         )
     else:

@@ -22,7 +22,9 @@ from ._common import DEVICE, Context, emit_json, library_errors, pass_context, p
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout (JSONL).")
 @pass_context
 @library_errors
-def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task: str, device: str | None, as_json: bool) -> None:
+def caption(
+    ctx: Context, images: tuple[Path, ...], captioner: str | None, task: str, device: str | None, as_json: bool
+) -> None:
     """Caption IMAGE... and print the results. Exit status 1 if any failed."""
     cfg = ctx.with_overrides(captioner=captioner, device=device)
     with Library(cfg) as lib:  # closing it releases the backend (an API client's connections)
@@ -30,7 +32,9 @@ def caption(ctx: Context, images: tuple[Path, ...], captioner: str | None, task:
         say(choice.reason)
         backend = choice.captioner
         if task not in backend.tasks:
-            raise click.BadParameter(f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task")
+            raise click.BadParameter(
+                f"captioner {backend.name} cannot do {task!r}; it does {sorted(backend.tasks)}", param_hint="--task"
+            )
         failed = _caption_each(backend, images, task, cfg.max_pixels, cfg.max_side, as_json)
     if failed:
         say(f"{failed} of {len(images)} image(s) failed")

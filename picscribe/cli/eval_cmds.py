@@ -39,7 +39,9 @@ def _print_captions(r: CaptionEval) -> None:
         )
     else:
         click.echo("  noun precision  n/a    (no caption names an object)")
-    click.echo(f"  seconds/image   {r.seconds_per_image:.3f}  (first image {r.first_image_seconds:.2f} s, with model loading)")
+    click.echo(
+        f"  seconds/image   {r.seconds_per_image:.3f}  (first image {r.first_image_seconds:.2f} s, with model loading)"
+    )
 
 
 def _rank_header(lead: str) -> str:
@@ -68,7 +70,9 @@ def _print_oracle(r: OracleEval) -> None:
     click.echo(_rank_header(f"{'search':<11}{'dense':>6} {'keyword':>7} "))
     for row in r.rows:
         label = _ORACLE_LABELS.get(row.name, row.name)
-        click.echo(f"  {label:<11}{row.weights.dense:6.2f} {row.weights.keyword:7.2f} " + _rank_cells(row.ranks.to_dict()))
+        click.echo(
+            f"  {label:<11}{row.weights.dense:6.2f} {row.weights.keyword:7.2f} " + _rank_cells(row.ranks.to_dict())
+        )
 
 
 def _report_failures(mode: str, failures: list[Failure]) -> None:
@@ -81,7 +85,10 @@ def _report_failures(mode: str, failures: list[Failure]) -> None:
 @click.command("eval")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
-    "--mode", type=click.Choice([*MODES, "all"]), default="all", show_default=True,
+    "--mode",
+    type=click.Choice([*MODES, "all"]),
+    default="all",
+    show_default=True,
     help="captions: caption quality; retrieval: index the images and search with the references; "
     "oracle: search the references themselves (leave one out).",
 )
@@ -121,8 +128,13 @@ def eval_(ctx: Context, folder: Path, mode: str, captioner: str | None, as_json:
         if "captions" in modes:
             assert choice is not None
             captions = run_captions(
-                items, choice.captioner, batch_size=cfg.batch_size, workers=cfg.workers,
-                max_pixels=cfg.max_pixels, max_side=cfg.max_side, decode_memory=cfg.decode_memory_mb << 20,
+                items,
+                choice.captioner,
+                batch_size=cfg.batch_size,
+                workers=cfg.workers,
+                max_pixels=cfg.max_pixels,
+                max_side=cfg.max_side,
+                decode_memory=cfg.decode_memory_mb << 20,
                 status=say,
             )
             _report_failures("captions", captions.failures)

@@ -60,7 +60,9 @@ def _summary(report: IndexReport, verb: str) -> None:
 @click.option("--captioner", default=None, help="Backend name, e.g. offline, fake, or auto [default: auto].")
 @click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
 @click.option(
-    "--batch-size", type=BATCH_SIZE, default=None,
+    "--batch-size",
+    type=BATCH_SIZE,
+    default=None,
     help="Images per model batch, or auto: a VLM halves it on GPU out-of-memory [default: 8, VLM auto].",
 )
 @api_options
@@ -70,9 +72,17 @@ def _summary(report: IndexReport, verb: str) -> None:
 @pass_context
 @library_errors
 def index(
-    ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
-    batch_size: int | str | None, concurrency: int | None, max_requests: int | None, max_tokens: int | None,
-    retry_failed: bool, strict: bool, as_json: bool,
+    ctx: Context,
+    paths: tuple[Path, ...],
+    captioner: str | None,
+    device: str | None,
+    batch_size: int | str | None,
+    concurrency: int | None,
+    max_requests: int | None,
+    max_tokens: int | None,
+    retry_failed: bool,
+    strict: bool,
+    as_json: bool,
 ) -> None:
     """Caption and index the images under PATH... (incremental).
 
@@ -82,7 +92,9 @@ def index(
     make the exit status 1 too.
     """
     cfg = ctx.with_overrides(
-        captioner=captioner, device=device, **batch_overrides(batch_size),
+        captioner=captioner,
+        device=device,
+        **batch_overrides(batch_size),
         **api_overrides(concurrency, max_requests, max_tokens),
     )
     require_utf8_paths(paths)
@@ -113,8 +125,14 @@ def index(
 @pass_context
 @library_errors
 def reindex(
-    ctx: Context, captioner: str | None, device: str | None, batch_size: int | str | None,
-    concurrency: int | None, max_requests: int | None, max_tokens: int | None, as_json: bool,
+    ctx: Context,
+    captioner: str | None,
+    device: str | None,
+    batch_size: int | str | None,
+    concurrency: int | None,
+    max_requests: int | None,
+    max_tokens: int | None,
+    as_json: bool,
 ) -> None:
     """Re-caption every indexed image with a (new) captioner.
 
@@ -122,7 +140,9 @@ def reindex(
     only once every image has one. Interrupted runs resume where they stopped.
     """
     cfg = ctx.with_overrides(
-        captioner=captioner, device=device, **batch_overrides(batch_size),
+        captioner=captioner,
+        device=device,
+        **batch_overrides(batch_size),
         **api_overrides(concurrency, max_requests, max_tokens),
     )
     with Library(cfg) as lib:

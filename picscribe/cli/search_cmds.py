@@ -50,25 +50,41 @@ def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
 @click.option("-k", "--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Results per query.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (JSONL, one per query, with '-').")
 @click.option("--folder", type=click.Path(path_type=Path), default=None, help="Only images under this folder.")
-@click.option("--from", "date_from", default=None, help="Only photos taken on or after this date (EXIF, else file time).")
+@click.option(
+    "--from", "date_from", default=None, help="Only photos taken on or after this date (EXIF, else file time)."
+)
 @click.option("--to", "date_to", default=None, help="Only photos taken on or before this date.")
 @click.option("--min-score", type=float, default=None, help="Drop hits whose fused score is below this.")
 @click.option(
-    "--object", "objects", multiple=True, metavar="LABEL",
+    "--object",
+    "objects",
+    multiple=True,
+    metavar="LABEL",
     help="Only images where the captioner detected this object (e.g. dog); repeat to require several.",
 )
 @click.option("--has-text", is_flag=True, help="Only images in which text was read (OCR).")
 @click.option(
-    "--captioner", default=None, metavar="NAME",
+    "--captioner",
+    default=None,
+    metavar="NAME",
     help="Only images searched by this captioner's caption (e.g. offline; 'human' for edited or imported text).",
 )
 @click.option("--model", default=None, metavar="ID", help="Only images searched by this captioner model id.")
 @pass_context
 @library_errors
 def search(
-    ctx: Context, query: str, limit: int, as_json: bool, folder: Path | None,
-    date_from: str | None, date_to: str | None, min_score: float | None, objects: tuple[str, ...],
-    has_text: bool, captioner: str | None, model: str | None,
+    ctx: Context,
+    query: str,
+    limit: int,
+    as_json: bool,
+    folder: Path | None,
+    date_from: str | None,
+    date_to: str | None,
+    min_score: float | None,
+    objects: tuple[str, ...],
+    has_text: bool,
+    captioner: str | None,
+    model: str | None,
 ) -> None:
     """Search the index by description. QUERY '-' reads one query per line from stdin."""
     filters = SearchFilters(

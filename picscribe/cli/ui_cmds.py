@@ -17,27 +17,41 @@ from ._common import Context, library_errors, pass_context, say
 
 def streamlit_command(host: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
         # Never phone home, never open a browser on a server.
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--global.developmentMode", "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--global.developmentMode",
+        "false",
         # A photo app, not a Streamlit dev session: no Deploy button.
-        "--client.toolbarMode", "minimal",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 
 @click.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option(
-    "--host", default="127.0.0.1", show_default=True,
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
     help="Address to listen on. The UI has no login: only use another address on a network you trust.",
 )
 @click.option(
-    "--allow-index-anywhere", is_flag=True,
+    "--allow-index-anywhere",
+    is_flag=True,
     help="Let the Status page index (and so serve) any folder, not only those inside the library's roots.",
 )
 @pass_context

@@ -40,19 +40,41 @@ _SECONDS = click.FloatRange(min=0)
 @click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
 @click.option("--batch-size", type=BATCH_SIZE, default=None, help="As for index.")
 @api_options
-@click.option("--debounce", type=_SECONDS, default=None,
-              help="Seconds a file must stay unchanged (size and mtime) before it is read [default: 1].")
-@click.option("--reconcile-every", type=_SECONDS, default=None,
-              help="Seconds between rescans that catch missed events; 0: only at start [default: 600].")
-@click.option("--ignore", "extra_ignore", multiple=True, metavar="GLOB",
-              help="Also leave alone names matching GLOB (repeatable); config watch_ignore holds the defaults.")
+@click.option(
+    "--debounce",
+    type=_SECONDS,
+    default=None,
+    help="Seconds a file must stay unchanged (size and mtime) before it is read [default: 1].",
+)
+@click.option(
+    "--reconcile-every",
+    type=_SECONDS,
+    default=None,
+    help="Seconds between rescans that catch missed events; 0: only at start [default: 600].",
+)
+@click.option(
+    "--ignore",
+    "extra_ignore",
+    multiple=True,
+    metavar="GLOB",
+    help="Also leave alone names matching GLOB (repeatable); config watch_ignore holds the defaults.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per processed batch on stdout (JSONL).")
 @pass_context
 @library_errors
 def watch(
-    ctx: Context, paths: tuple[Path, ...], captioner: str | None, device: str | None,
-    batch_size: int | str | None, concurrency: int | None, max_requests: int | None, max_tokens: int | None,
-    debounce: float | None, reconcile_every: float | None, extra_ignore: tuple[str, ...], as_json: bool,
+    ctx: Context,
+    paths: tuple[Path, ...],
+    captioner: str | None,
+    device: str | None,
+    batch_size: int | str | None,
+    concurrency: int | None,
+    max_requests: int | None,
+    max_tokens: int | None,
+    debounce: float | None,
+    reconcile_every: float | None,
+    extra_ignore: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Keep the index in step with the folders PATH... until Ctrl-C or SIGTERM.
 
@@ -62,8 +84,12 @@ def watch(
     while no watcher was running. One watcher per index.
     """
     cfg = ctx.with_overrides(
-        captioner=captioner, device=device, watch_debounce=debounce, watch_reconcile_every=reconcile_every,
-        **batch_overrides(batch_size), **api_overrides(concurrency, max_requests, max_tokens),
+        captioner=captioner,
+        device=device,
+        watch_debounce=debounce,
+        watch_reconcile_every=reconcile_every,
+        **batch_overrides(batch_size),
+        **api_overrides(concurrency, max_requests, max_tokens),
     )
     require_utf8_paths(paths)
     # Refuse before loading any model; run() checks again under the lock.
@@ -84,8 +110,11 @@ def watch(
             # The UI serves and indexes only inside the folders named here (or by index).
             store.add_library_roots(str(p) for p in paths)
             watcher = Watcher(
-                lib.indexer(), list(paths), options,
-                on_batch=lambda done: _report(done, as_json), progress=progress,
+                lib.indexer(),
+                list(paths),
+                options,
+                on_batch=lambda done: _report(done, as_json),
+                progress=progress,
             )
             say(f"watching {', '.join(map(printable, watcher.roots))}; Ctrl-C or SIGTERM to stop")
             try:

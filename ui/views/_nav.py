@@ -41,7 +41,12 @@ def sidebar(active: str) -> None:
     st.sidebar.markdown("## :material/photo_library: picscribe")
     for view, label, icon in ((SEARCH, "Search", ":material/search:"), (STATUS, "Status", ":material/monitoring:")):
         st.sidebar.button(
-            label, key=f"nav-{view}", on_click=go, args=(view,), width="stretch", icon=icon,
+            label,
+            key=f"nav-{view}",
+            on_click=go,
+            args=(view,),
+            width="stretch",
+            icon=icon,
             type="primary" if view == active else "secondary",
         )
 

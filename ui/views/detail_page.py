@@ -45,7 +45,11 @@ def render(services: Services | None, settings: UiSettings, requested: str) -> N
         _captions(view, services)
         _facts(view)
         st.button(
-            "Find similar", on_click=_nav.find_similar, args=(view.path,), width="stretch", key="similar",
+            "Find similar",
+            on_click=_nav.find_similar,
+            args=(view.path,),
+            width="stretch",
+            key="similar",
             icon=":material/image_search:",
         )
         _ask(view, settings)

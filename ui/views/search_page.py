@@ -9,7 +9,7 @@ import streamlit as st
 from picscribe.store import SearchFilters
 from picscribe.ui.filters import CaptionerChoice, build_filters
 from picscribe.ui.pictures import CHANGED_SINCE_INDEXED
-from picscribe.ui.results import PAGE, ResultsView, ResultState
+from picscribe.ui.results import PAGE, ResultState, ResultsView
 from picscribe.ui.services import Services
 from picscribe.ui.settings import UiSettings
 
@@ -83,10 +83,15 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
         if searchable:
             st.caption(f"{searchable} photos indexed. Type a description and press Enter.")
         else:
-            st.info("The index has no captioned photos yet. Index a folder on the Status page.", icon=":material/folder_open:")
+            st.info(
+                "The index has no captioned photos yet. Index a folder on the Status page.",
+                icon=":material/folder_open:",
+            )
         return
     if view.state is ResultState.NO_RESULTS:
-        st.warning("No photos match. Try other words, or loosen the filters in the sidebar.", icon=":material/search_off:")
+        st.warning(
+            "No photos match. Try other words, or loosen the filters in the sidebar.", icon=":material/search_off:"
+        )
         return
     with st.container(key="results-summary"):
         st.caption(_nav.plain(view.summary()))
@@ -103,7 +108,10 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
                     st.markdown(f"{_nav.plain(card.caption)}{edited}")
                     st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}")
                     st.button(
-                        "Details", key=f"open-{start + offset}", on_click=_nav.open_image, args=(card.path,),
+                        "Details",
+                        key=f"open-{start + offset}",
+                        on_click=_nav.open_image,
+                        args=(card.path,),
                         width="stretch",
                     )
     if view.has_more:

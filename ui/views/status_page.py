@@ -59,7 +59,8 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
         left, right = st.columns(2)
         start = left.form_submit_button("Index folder", type="primary")
         recaption = right.form_submit_button(
-            "Re-index all with this captioner", disabled=services is None,
+            "Re-index all with this captioner",
+            disabled=services is None,
             help="Caption every indexed photo with this captioner; search switches over once all have one.",
         )
     if not (start or recaption):

@@ -22,14 +22,46 @@ NEEDS_VLM = (
 
 # Words people use for the detector's COCO classes (as the captioner names them).
 _SYNONYMS = {
-    "people": "person", "persons": "person", "man": "person", "men": "person", "woman": "person",
-    "women": "person", "child": "person", "children": "person", "kid": "person", "kids": "person",
-    "boy": "person", "boys": "person", "girl": "person", "girls": "person", "guy": "person", "guys": "person",
-    "lady": "person", "ladies": "person", "player": "person", "players": "person",
-    "bike": "bicycle", "motorbike": "motorcycle", "plane": "airplane", "jet": "airplane", "aeroplane": "airplane",
-    "sofa": "couch", "tv": "television", "telly": "television", "cellphone": "phone", "mobile": "phone",
-    "mice": "mouse", "knives": "knife", "puppy": "dog", "kitten": "cat", "cattle": "cow", "automobile": "car",
-    "hotdog": "hot dog", "doughnut": "donut", "fridge": "refrigerator", "ball": "ball",
+    "people": "person",
+    "persons": "person",
+    "man": "person",
+    "men": "person",
+    "woman": "person",
+    "women": "person",
+    "child": "person",
+    "children": "person",
+    "kid": "person",
+    "kids": "person",
+    "boy": "person",
+    "boys": "person",
+    "girl": "person",
+    "girls": "person",
+    "guy": "person",
+    "guys": "person",
+    "lady": "person",
+    "ladies": "person",
+    "player": "person",
+    "players": "person",
+    "bike": "bicycle",
+    "motorbike": "motorcycle",
+    "plane": "airplane",
+    "jet": "airplane",
+    "aeroplane": "airplane",
+    "sofa": "couch",
+    "tv": "television",
+    "telly": "television",
+    "cellphone": "phone",
+    "mobile": "phone",
+    "mice": "mouse",
+    "knives": "knife",
+    "puppy": "dog",
+    "kitten": "cat",
+    "cattle": "cow",
+    "automobile": "car",
+    "hotdog": "hot dog",
+    "doughnut": "donut",
+    "fridge": "refrigerator",
+    "ball": "ball",
 }
 
 _TEXT_Q = re.compile(r"\b(say|says|said|written|writing|text|read|reads|word|words|sign says|spell|letters)\b")
@@ -46,7 +78,15 @@ _COLOUR_Q = re.compile(r"\bcolou?rs?\b.*\b(image|photo|picture)\b|\b(main|domina
 def _singular_forms(word: str) -> list[str]:
     """Candidate singulars, most specific rule first ("horses" -> "hors", "horse")."""
     forms = [_SYNONYMS.get(word, word)]
-    for suffix, repl in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"), ("ses", "s"), ("es", "e"), ("s", "")):
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("xes", "x"),
+        ("ses", "s"),
+        ("es", "e"),
+        ("s", ""),
+    ):
         if word.endswith(suffix) and not word.endswith("ss") and len(word) > len(suffix) + 1:
             stem = word[: -len(suffix)] + repl
             forms.append(_SYNONYMS.get(stem, stem))

@@ -23,10 +23,10 @@ from PIL import Image
 
 from ...captioning import (
     TASK_ALT_TEXT,
-    Answer,
     TASK_CAPTION,
     TASK_DETAILED,
     TASK_OCR,
+    Answer,
     CaptionerUnavailable,
     CaptionResult,
     ObjectCount,
@@ -41,8 +41,8 @@ OCR_ENGINES = frozenset({"rapidocr", "tesseract"})
 
 if TYPE_CHECKING:  # torch is imported only when a caption is first asked for
     from ._detector import Detection
-    from ._faces import Face
     from ._efficientnet import EfficientNetLite0
+    from ._faces import Face
 
 #: The top label goes into the sentence only at this softmax probability or
 #: above; below it the caption names nothing rather than guess. Calibrated
@@ -480,7 +480,6 @@ class OfflineCaptioner:
         top_probs, top_ids = probs.topk(NUM_TAGS, dim=-1)
 
         from . import _nsfw
-
         from ._detector import detect
         from ._faces import detect_faces
 
@@ -500,8 +499,13 @@ class OfflineCaptioner:
             if task == TASK_DETAILED:
                 phrases = caption_phrases(objects, words, MAX_DETAILED_OBJECTS)
                 text = compose_detailed(
-                    phrases, others, ocr, setting=scene.setting, place=scene.place,
-                    placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]), colours=colours,
+                    phrases,
+                    others,
+                    ocr,
+                    setting=scene.setting,
+                    place=scene.place,
+                    placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]),
+                    colours=colours,
                     faces=len(faces),
                 )
             elif task == TASK_ALT_TEXT:
@@ -524,9 +528,5 @@ class OfflineCaptioner:
                 "setting": scene.setting,
                 "colours": [{"name": c.name, "share": c.share} for c in colours],
             }
-            results.append(
-                CaptionResult(
-                    text=text, tags=tags, objects=counts, ocr_text=ocr, extra=extra
-                )
-            )
+            results.append(CaptionResult(text=text, tags=tags, objects=counts, ocr_text=ocr, extra=extra))
         return results

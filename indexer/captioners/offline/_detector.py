@@ -36,18 +36,86 @@ NMS_IOU = 0.5
 
 # The model's 80 outputs are the standard COCO-80 categories in id order (0-based).
 COCO_LABELS: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck",
-    "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench",
-    "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-    "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-    "skateboard", "surfboard", "tennis racket", "bottle", "wine glass", "cup",
-    "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
 )
 assert len(COCO_LABELS) == 80
 
@@ -116,8 +184,11 @@ class _Graph:
         with np.load(path, allow_pickle=False) as z:
             ops = json.loads(str(z["graph"]))
             meta = json.loads(str(z["meta"]))
-            consts = {k: torch.from_numpy(z[k].astype(np.float32 if z[k].dtype.kind == "f" else np.int64))
-                      for k in z.files if k not in ("graph", "meta")}
+            consts = {
+                k: torch.from_numpy(z[k].astype(np.float32 if z[k].dtype.kind == "f" else np.int64))
+                for k in z.files
+                if k not in ("graph", "meta")
+            }
         self.input = meta["input"]
         self.outputs = meta["outputs"]
         self.steps: list[tuple[str, _Op]] = []
@@ -194,8 +265,7 @@ class _Graph:
             return binary
 
         if kind in ("Relu", "Relu6", "Sigmoid", "Identity"):
-            fn1 = {"Relu": F.relu, "Relu6": F.relu6, "Sigmoid": torch.sigmoid,
-                   "Identity": lambda t: t}[kind]
+            fn1 = {"Relu": F.relu, "Relu6": F.relu6, "Sigmoid": torch.sigmoid, "Identity": lambda t: t}[kind]
             return lambda env: fn1(arg(env, 0))
 
         if kind == "Mean":

@@ -122,9 +122,14 @@ class PNet(nn.Module):
             cls_b = self.conv4_1.bias
             cl = torch.channels_last
             self._packed = (
-                w1.contiguous(memory_format=cl), b1, a1, w2.contiguous(memory_format=cl),
-                (cls_w[1] - cls_w[0]).contiguous(), cls_b[1] - cls_b[0],  # logit difference
-                self.conv4_2.weight.reshape(4, 32).T.contiguous(), self.conv4_2.bias,
+                w1.contiguous(memory_format=cl),
+                b1,
+                a1,
+                w2.contiguous(memory_format=cl),
+                (cls_w[1] - cls_w[0]).contiguous(),
+                cls_b[1] - cls_b[0],  # logit difference
+                self.conv4_2.weight.reshape(4, 32).T.contiguous(),
+                self.conv4_2.bias,
             )
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,6 +366,7 @@ def _integral(rgb: np.ndarray) -> np.ndarray:
     np.cumsum(np.cumsum(rgb, axis=0, dtype=dtype), axis=1, out=sat[1:, 1:])
     return sat
 
+
 _NET_CHUNK = 256
 
 
@@ -385,8 +391,12 @@ def _crops(sat: np.ndarray, boxes: torch.Tensor, size: int) -> tuple[torch.Tenso
         c = slice(c0, c0 + _CROP_CHUNK)
         top, bot = hs[c, :, None] * row, he[c, :, None] * row
         left, right = ws[c, None, :], we[c, None, :]
-        total = (np.take(flat, bot + right, axis=0) - np.take(flat, top + right, axis=0)
-                 - np.take(flat, bot + left, axis=0) + np.take(flat, top + left, axis=0))
+        total = (
+            np.take(flat, bot + right, axis=0)
+            - np.take(flat, top + right, axis=0)
+            - np.take(flat, bot + left, axis=0)
+            + np.take(flat, top + left, axis=0)
+        )
         # torch: float(sum) / kh / kw, in float32 (the sums are small integers: exact).
         kh = (he[c] - hs[c]).astype(np.float32)[:, :, None, None]
         kw = (we[c] - ws[c]).astype(np.float32)[:, None, :, None]
@@ -437,13 +447,16 @@ def _stage1(model: MTCNN, img: torch.Tensor, scales: list[float], thr: float) ->
     boxes = boxes[torch.from_numpy(_nms(boxes[:, :4].numpy(), boxes[:, 4].numpy(), 0.7))]
     regw = boxes[:, 2] - boxes[:, 0]
     regh = boxes[:, 3] - boxes[:, 1]
-    out = torch.stack([
-        boxes[:, 0] + boxes[:, 5] * regw,
-        boxes[:, 1] + boxes[:, 6] * regh,
-        boxes[:, 2] + boxes[:, 7] * regw,
-        boxes[:, 3] + boxes[:, 8] * regh,
-        boxes[:, 4],
-    ], dim=1)
+    out = torch.stack(
+        [
+            boxes[:, 0] + boxes[:, 5] * regw,
+            boxes[:, 1] + boxes[:, 6] * regh,
+            boxes[:, 2] + boxes[:, 7] * regw,
+            boxes[:, 3] + boxes[:, 8] * regh,
+            boxes[:, 4],
+        ],
+        dim=1,
+    )
     return _square(out)
 
 

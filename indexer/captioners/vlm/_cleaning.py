@@ -268,7 +268,7 @@ def clean_output(text: str, task: str, *, truncated: bool = False) -> str:
     text = drop_repetition(text)
     if truncated:
         text = drop_incomplete_tail(text)
-    text = text.strip().strip("\"“”").strip()
+    text = text.strip().strip('"“”').strip()
     if not text:
         return ""
     if task == TASK_CAPTION:

@@ -186,9 +186,7 @@ class Adapter:
         inputs = self.encode(loaded, self.prepare_images(images), prompts)
         inputs = inputs.to(device=loaded.device, dtype=loaded.dtype)
         with torch.inference_mode():
-            output = loaded.model.generate(
-                **inputs, max_new_tokens=max_new_tokens, **self.generate_kwargs(loaded)
-            )
+            output = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, **self.generate_kwargs(loaded))
         answers = self.answer_ids(output, inputs)
         eos = self.eos_ids(loaded)
         texts = self.decode(loaded, answers)
