@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     args = parser.parse_args()
 
-    from api_servers import serve
     from PIL import Image
+    from support.api_servers import serve
 
     from picscribe.app import embedder_for, indexer_for
     from picscribe.config import load_config

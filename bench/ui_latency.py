@@ -32,7 +32,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from ui_browser import browser_missing, chromium, open_search, running_ui, submit_query  # noqa: E402
+from support.ui_browser import browser_missing, chromium, open_search, running_ui, submit_query  # noqa: E402
 
 from picscribe.ui.results import PAGE  # noqa: E402
 

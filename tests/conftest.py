@@ -1,25 +1,38 @@
 """Shared fixtures. Every test gets its own index dir; nothing touches the
-user's real picscribe home or any model hub."""
+user's real picscribe home or any model hub.
+
+The suite is in tiers (see CONTRIBUTING.md): ``unit`` (no disk index, no
+subprocess), ``integration`` (real SQLite, FAISS, watchdog, the CLI in-process)
+and ``e2e`` (CLI subprocesses, the demo, the browser, API servers, models).
+Each test is marked with its tier's name from its folder, so ``-m`` can pick.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
 from click.testing import CliRunner, Result
+from support.cli import Run
+from support.paths import SAMPLES
 
 from picscribe.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "data" / "samples" / "images"
+# Fixtures shared by the watcher tests in several files (library, start_watcher).
+pytest_plugins = ["support.watching"]
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = next((part for part in item.path.parts if part in TIERS), None)
+        if tier is None:
+            raise pytest.UsageError(f"{item.path}: tests live under tests/unit, tests/integration or tests/e2e")
+        item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +51,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: P
         "PICSCRIBE_VLM",
         "PICSCRIBE_DEVICE",
         "PICSCRIBE_EMBEDDER",
-        "PICSCRIBE_ROOTS",
         "PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE",
     ):
         monkeypatch.delenv(var, raising=False)
@@ -63,9 +75,6 @@ def photos(tmp_path: Path) -> Path:
     return folder
 
 
-Run = Callable[..., Result]
-
-
 @pytest.fixture
 def run() -> Run:
     """Invoke the CLI in-process (models load once per test session)."""
@@ -74,46 +83,6 @@ def run() -> Run:
         return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return _run
-
-
-def index_json(run: Run, *args: str) -> tuple[int, dict]:
-    result = run("index", *args, "--captioner", "fake", "--json")
-    return result.exit_code, json.loads(result.stdout)
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Turn a hang (a FIFO opened, a symlink loop walked forever) into a test failure."""
-
-    def boom(signum: int, frame: FrameType | None) -> None:
-        raise TimeoutError(f"still running after {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-#: The uid and gid tests drop to where file permissions must apply (root ignores them).
-NOBODY = 65534
-
-
-@contextmanager
-def unprivileged() -> Iterator[None]:
-    """Root reads and writes anything whatever the mode bits: run as nobody for the duration."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(NOBODY)
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
 
 
 @pytest.fixture
