@@ -3,6 +3,7 @@
 This package imports nothing from the rest of picscribe.
 """
 
+from ._db import DB_NAME, StoreError, StoreFull
 from ._migrations import SCHEMA_VERSION, SchemaTooNew
 from ._records import (
     CaptionRecord,
@@ -14,8 +15,9 @@ from ._records import (
     StoreStatus,
     TextEmbedder,
 )
-from ._store import DB_NAME, VECTORS_NAME, Store, StoreError, StoreFull
+from ._store import Store
 from ._umask import process_umask
+from ._vector_cache import VECTORS_NAME
 from ._vector_index import CorruptIndexFile, VectorIndex
 
 __all__ = [

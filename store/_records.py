@@ -102,6 +102,10 @@ class SearchFilters:
         return self == SearchFilters()
 
 
+#: Filters that let everything through (a frozen default, shared safely).
+NO_FILTERS = SearchFilters()
+
+
 @dataclass(frozen=True)
 class HitRow:
     """One image (path) joined with the caption it is searched by."""

@@ -57,7 +57,7 @@ captions = Table(
     Column("ocr_text", Text, nullable=False),
     Column("human", Integer, nullable=False),
     Column("created_at", Text, nullable=False),
-    # The upserts in _store.py conflict on this.
+    # The caption upsert in _writes.py conflicts on this.
     UniqueConstraint("content_hash", "captioner", "model_id", "task"),
 )
 

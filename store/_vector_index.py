@@ -4,7 +4,7 @@ The file is written as one blob (header + serialized index) to a temporary
 file and moved into place with ``os.replace``, so a reader sees the old file
 or the new one, never half of one. The header carries the SQLite generation
 it was built from, the vector count, a checksum and the index layout
-(``IndexSpec``); ``Store`` compares them with SQLite on open and rebuilds
+(``IndexSpec``); ``_vector_cache`` compares them with SQLite on open and rebuilds
 when anything disagrees.
 
 The layout follows the size of the collection (numbers from ``python -m
@@ -29,17 +29,16 @@ import math
 import os
 import stat
 import struct
-import tempfile
-import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
 
+from ._temp_files import make_temp_file
 from ._umask import process_umask
 
 _MAGIC = b"PSFAISS1"
@@ -104,7 +103,10 @@ class VectorIndex:
     def __init__(self, dim: int, spec: IndexSpec = IndexSpec(), index: faiss.Index | None = None) -> None:
         self.dim = dim
         self.spec = spec
-        self._index = index if index is not None else _empty(dim, spec)
+        # Any, not faiss.Index: faiss's stub (__init__.pyi) types the raw SWIG
+        # methods, which its class_wrappers.py replaces on import with
+        # numpy-taking ones (remove_ids of an array, search(..., params=)).
+        self._index: Any = index if index is not None else _empty(dim, spec)
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
@@ -216,19 +218,19 @@ class VectorIndex:
             among = self._search_among(q[0], k, allowed)
             if among is not None:
                 return among
-        params = None
+        params: faiss.SearchParameters | None = None
         if self.spec.kind != "flat":
             nprobe = self.spec.nprobe
             if allowed is not None:
                 share = len(allowed) / max(len(self), 1)
                 nprobe = math.ceil(nprobe / math.sqrt(min(1.0, share)))
-            params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.spec.nlist))
+            params = faiss.SearchParametersIVF()
+            params.nprobe = min(nprobe, self.spec.nlist)
         if allowed is not None:
             sel, _keep = _selector(allowed)
             if params is None:
-                params = faiss.SearchParameters(sel=sel)
-            else:
-                params.sel = sel
+                params = faiss.SearchParameters()
+            params.sel = sel
         # A single-query scan is memory-bound; waking OpenMP threads costs
         # more than it saves (5 ms with one thread vs 32 ms with two, 50k x 384
         # vectors, busy 2-core machine). The setting is per calling thread and
@@ -239,7 +241,7 @@ class VectorIndex:
             scores, ids = self._index.search(q, min(k, len(self)), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
     def _search_among(self, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]] | None:
         """Exact top-k over a few allowed ids: decode their vectors and take
@@ -264,19 +266,17 @@ class VectorIndex:
                 "count": header.count,
                 "dim": header.dim,
                 "embedder": header.embedder,
-                "crc32": zlib.crc32(payload),
+                "crc32": zlib.crc32(payload.data),
                 "spec": asdict(self.spec),
             }
         ).encode()
-        # The writer's pid in the name lets a later open tell a temp file
-        # being written from one left by a killed save (remove_stale_temp_files).
-        fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = make_temp_file(path)
         try:
             # mkstemp makes it 0600; the cache is as readable as the database it derives from.
             os.fchmod(fd, 0o666 & ~process_umask())
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC + struct.pack("<I", len(meta)) + meta)
-                f.write(memoryview(payload))
+                f.write(payload.data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -302,7 +302,8 @@ class VectorIndex:
                 if _crc_rest(f) != meta["crc32"]:
                     raise CorruptIndexFile(f"{path}: checksum mismatch")
                 f.seek(payload_at)
-                index = faiss.read_index(faiss.PyCallbackIOReader(f.read))
+                # faiss's stub omits PyCallbackIOReader, which swigfaiss exports.
+                index = faiss.read_index(faiss.PyCallbackIOReader(f.read))  # type: ignore[attr-defined]
                 spec = IndexSpec(**meta.get("spec", {}))
                 header = IndexHeader(
                     generation=int(meta["generation"]),
@@ -320,7 +321,7 @@ class VectorIndex:
         expected = faiss.IndexIDMap2 if spec.kind == "flat" else faiss.IndexIVFScalarQuantizer
         if not isinstance(index, expected):
             raise CorruptIndexFile(f"{path}: unexpected index type {type(index).__name__} for {spec.kind}")
-        if spec.kind != "flat" and index.nlist != spec.nlist:
+        if isinstance(index, faiss.IndexIVFScalarQuantizer) and index.nlist != spec.nlist:
             raise CorruptIndexFile(f"{path}: header does not match contents")
         return cls(header.dim, spec, index), header
 
@@ -341,53 +342,6 @@ def _open_regular(path: Path) -> BinaryIO:
         raise
 
 
-#: A temp file this much older than now is abandoned whoever wrote it: a save
-#: writes continuously and takes seconds even at a million vectors.
-STALE_TEMP_SECONDS = 3600.0
-
-
-def remove_stale_temp_files(path: Path, *, now: float | None = None) -> list[Path]:
-    """Delete temp files of ``path`` left by saves that were killed; returns those deleted.
-
-    A temp file is stale when the pid in its name is not a live process on
-    this machine, or when it is over an hour old (a name without a pid, from
-    an older picscribe, or a pid that was reused). An age limit alone would
-    leave each kill's file (as large as the index) for an hour; a pid check
-    alone would keep a file forever once its pid is reused. A live writer's
-    file is young and its pid alive, so it is left alone; should a writer
-    in another pid namespace lose its file, its save fails with an OSError,
-    which the store reports as "rebuilt next time", and nothing is lost.
-    """
-    now = time.time() if now is None else now
-    removed = []
-    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
-        pid_part = tmp.name[len(path.name) + 1 :].split(".", 1)[0]
-        try:
-            st = tmp.lstat()
-        except OSError:
-            continue  # renamed into place or removed meanwhile
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        old = now - st.st_mtime > STALE_TEMP_SECONDS
-        if old or (pid_part.isdigit() and not _pid_alive(int(pid_part))):
-            try:
-                tmp.unlink()
-            except OSError:
-                continue
-            removed.append(tmp)
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
-
-
 def _empty(dim: int, spec: IndexSpec) -> faiss.Index:
     if spec.kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
@@ -398,10 +352,11 @@ def _empty(dim: int, spec: IndexSpec) -> faiss.Index:
         quantizer, dim, spec.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
     )
     index.own_fields = True
-    quantizer.this.disown()
+    # SWIG's ``this`` proxy (and faiss.DirectMap below) are missing from faiss's stub.
+    quantizer.this.disown()  # type: ignore[attr-defined]
     # Hash-table direct map: remove_ids and reconstruct by caption id,
     # without a dense array sized by the largest id.
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     index.nprobe = spec.nprobe
     return index
 

@@ -24,10 +24,10 @@ from support.deadline import deadline
 from support.paths import REPO, SAMPLES
 from support.privileges import unprivileged
 
-import picscribe.store._store as store_module
+import picscribe.store._db as db_module
 from picscribe.search.embedder import bundled_model_dir
 from picscribe.store import DB_NAME, VECTORS_NAME, CaptionRecord, ImageRecord, Store, StoreError, StoreFull, VectorIndex
-from picscribe.store._vector_index import STALE_TEMP_SECONDS
+from picscribe.store._temp_files import STALE_TEMP_SECONDS
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.jpg"))
 DIM = 8
@@ -113,7 +113,7 @@ def test_disk_full_is_one_clear_line_and_a_rerun_continues(
     assert run("index", str(folder), "--captioner", "fake").exit_code == 0
     _copy_photos(folder, 6, start=3)
 
-    real_make_engine = store_module._make_engine
+    real_make_engine = db_module.make_engine
 
     def capped_engine(db_path: Path, **kw: object):  # type: ignore[no-untyped-def]
         engine = real_make_engine(db_path, **kw)
@@ -125,7 +125,7 @@ def test_disk_full_is_one_clear_line_and_a_rerun_continues(
 
         return engine
 
-    monkeypatch.setattr(store_module, "_make_engine", capped_engine)
+    monkeypatch.setattr(db_module, "make_engine", capped_engine)
     full = run("index", str(folder), "--captioner", "fake")
     assert full.exit_code == 1, full.output
     assert "Traceback" not in full.output
@@ -133,7 +133,7 @@ def test_disk_full_is_one_clear_line_and_a_rerun_continues(
     with closing(sqlite3.connect(home / DB_NAME)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
-    monkeypatch.setattr(store_module, "_make_engine", real_make_engine)
+    monkeypatch.setattr(db_module, "make_engine", real_make_engine)
     again = run("index", str(folder), "--captioner", "fake")
     assert again.exit_code == 0, again.output
     assert _status(run)["ok"] == 9
@@ -145,7 +145,7 @@ def test_store_raises_store_full_not_a_raw_operational_error(tmp_path: Path, mon
     home = tmp_path / "idx"
     _small_store(home, 2)
     with Store.open(home) as store:
-        with store._engine.connect() as conn:  # the pooled connection every later write reuses
+        with store._db.engine.connect() as conn:  # the pooled connection every later write reuses
             conn.exec_driver_sql("PRAGMA max_page_count = 1")
         with pytest.raises(StoreFull, match="the disk is full"):
             store.write_batch(

@@ -19,7 +19,7 @@ from picscribe.search import Retriever, SearchFilters
 from picscribe.search.fusion import FusionWeights
 from picscribe.search.query import fts_match, query_words
 from picscribe.store import DB_NAME, CaptionRecord, ImageRecord, Store
-from picscribe.store._store import _allowed_select
+from picscribe.store._filters import allowed_select
 
 DIM = 16
 WORDS = "boat boats harbour white red dog dogs beach café cafe zebra kayak forest street sign".split()
@@ -137,7 +137,8 @@ def test_document_frequency_follows_writes(library: tuple[Store, dict[int, np.nd
     cid = store.current_caption_id_for_path("/new/l.jpg")
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         [(expected,)] = conn.execute(
-            'SELECT -bm25(search_text) FROM search_text WHERE search_text MATCH \'"lighthouse" OR "boat"\' AND rowid = ?',
+            "SELECT -bm25(search_text) FROM search_text"
+            ' WHERE search_text MATCH \'"lighthouse" OR "boat"\' AND rowid = ?',
             (cid,),
         ).fetchall()
     assert store.keyword_scores(["lighthouse", "boat"], [cid])[cid] == pytest.approx(expected, rel=1e-9)
@@ -269,7 +270,7 @@ def test_filters_start_from_their_indexes(
     """A filter spelled differently from its index scans every image (1 s
     at 1M); the plan must name the index."""
     store, _ = library
-    q = _allowed_select(filters, listing=True)
+    q = allowed_select(filters, listing=True)
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         compiled = q.compile(dialect=sqlite_dialect())
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())

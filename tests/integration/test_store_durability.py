@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.keyword_oracle import keyword_search
 
 from picscribe.search.query import fts_match
 from picscribe.store import (
@@ -193,8 +194,8 @@ def test_rewritten_caption_moves_fts_and_vectors(tmp_path: Path) -> None:
         assert store.vector_index().search(unit(1), 1)[0][0] == cid
         store.write_batch(captions=[caption("h1", "zebra", unit(2))])
         assert store.current_caption_id_for_path("/photos/a/1.jpg") == cid
-        assert store.keyword_search(fts_match("giraffe"), 5) == []
-        assert [i for i, _ in store.keyword_search(fts_match("zebra"), 5)] == [cid]
+        assert keyword_search(store, fts_match("giraffe"), 5) == []
+        assert [i for i, _ in keyword_search(store, fts_match("zebra"), 5)] == [cid]
         [(hit, score)] = store.vector_index().search(unit(2), 1)
         assert hit == cid and score == pytest.approx(1.0, abs=1e-5)
     with Store.open(home) as store:
@@ -373,7 +374,7 @@ def assert_consistent_after_crash(home: Path, committed: set[int], rows: int) ->
                 cid = ids[f"b{b}r{r}"]
                 [(hit, score)] = vi.search(unit(b * 100_000 + r), 1)
                 assert hit == cid and score == pytest.approx(1.0, abs=1e-5)
-                assert [i for i, _ in store.keyword_search(fts_match(f"tok{b}x{r}"), 5)] == [cid]
+                assert [i for i, _ in keyword_search(store, fts_match(f"tok{b}x{r}"), 5)] == [cid]
         # The store goes on working: a new batch lands and is searchable.
         store.write_batch(
             images=[image("/photos/after.jpg", "after")], captions=[caption("after", "tokafter", unit(7))]
@@ -444,12 +445,12 @@ def test_removing_the_last_path_drops_caption_text_and_vector(tmp_path: Path) ->
 
         assert sql(home, "SELECT count(*) FROM captions WHERE content_hash = 'solo'") == [(0,)]
         assert sql(home, "SELECT count(*) FROM embeddings WHERE caption_id = ?", solo) == [(0,)]
-        assert store.keyword_search(fts_match("walrus"), 5) == []
+        assert keyword_search(store, fts_match("walrus"), 5) == []
         assert solo not in store.vector_index().ids().tolist()
         assert [i for i, _ in store.vector_index().search(unit(1), 5)] == [twin]
         assert store.status().searchable == len(store.vector_index()) == 1
         # The twin lives on through its other path.
-        assert [i for i, _ in store.keyword_search(fts_match("pelicans"), 5)] == [twin]
+        assert [i for i, _ in keyword_search(store, fts_match("pelicans"), 5)] == [twin]
         assert [h.path for h in store.hit_rows([twin])[twin]] == ["/photos/b/twin2.jpg"]
     with Store.open(home) as store:
         assert store.vector_index().ids().tolist() == [twin]
@@ -485,15 +486,15 @@ def test_human_text_wins_and_stays(tmp_path: Path) -> None:
 
         cid = store.current_caption_id_for_path(path)
         for word in ("tern", "gull", "skua"):
-            assert store.keyword_search(fts_match(word), 5) == [], word
-        assert [i for i, _ in store.keyword_search(fts_match("puffin"), 5)] == [cid]
+            assert keyword_search(store, fts_match(word), 5) == [], word
+        assert [i for i, _ in keyword_search(store, fts_match("puffin"), 5)] == [cid]
         assert store.vector_index().ids().tolist() == [cid]
         assert store.vector_index().search(unit(2), 1)[0][1] == pytest.approx(1.0, abs=1e-5)
 
         # Editing the human text again replaces it everywhere.
         store.write_batch(captions=[caption("h1", "grandmother with puffins at dawn", unit(5), **human)])
         assert _searched(store, path) == ("grandmother with puffins at dawn", True, "human")
-        assert [i for i, _ in store.keyword_search(fts_match("dawn"), 5)] == [cid]
+        assert [i for i, _ in keyword_search(store, fts_match("dawn"), 5)] == [cid]
         assert store.vector_index().search(unit(5), 1)[0] == (cid, pytest.approx(1.0, abs=1e-5))
 
         # Removing the file keeps human text; the file coming back brings it back.
@@ -520,7 +521,7 @@ def test_keyword_search_survives_fts_syntax(tmp_path: Path, query: str) -> None:
             captions=[caption("h1", "unbalanced walrus near a title", unit(1))],
         )
         cid = store.current_caption_id_for_path("/photos/a/1.jpg")
-        hits = store.keyword_search(fts_match(query), 10)
+        hits = keyword_search(store, fts_match(query), 10)
         assert all(i == cid and s > 0 for i, s in hits)
         expect_hit = any(w in query.lower() for w in ("unbalanced", "near", "title", "walrus"))
         assert bool(hits) == expect_hit

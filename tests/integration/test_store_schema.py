@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import MetaData, Table, UniqueConstraint, create_engine
+from support.keyword_oracle import keyword_search
 
 from picscribe.store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError, _schema
 from picscribe.store import _migrations as migrations_module
@@ -145,7 +146,7 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
     with Store.open(home) as store:
         assert store.embedder_name == "test-embedder"
         assert store.current_caption_id_for_path("/p/a.jpg") == caption_id
-        assert store.keyword_search('"kayak"', 5)[0][0] == caption_id
+        assert keyword_search(store, '"kayak"', 5)[0][0] == caption_id
         assert store.vector_index().search(vec, 1)[0][0] == caption_id
     assert _sql(db, "PRAGMA user_version") == [(len(later),)]
     assert "rating" in {row[1] for row in _sql(db, "PRAGMA table_info(images)")}
@@ -222,7 +223,7 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
 
     with Store.open(home) as store:
         for query in ('"kayak"', '"boat"', '"river"'):  # caption, tags and OCR all still found
-            assert [cid for cid, _ in store.keyword_search(query, 5)] == [caption_id]
+            assert [cid for cid, _ in keyword_search(store, query, 5)] == [caption_id]
         store.write_batch(
             captions=[
                 CaptionRecord(
@@ -236,7 +237,7 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
                 )
             ],
         )
-        assert [cid for cid, _ in store.keyword_search("objects:person", 5)] == [caption_id]
+        assert [cid for cid, _ in keyword_search(store, "objects:person", 5)] == [caption_id]
         [row] = store.hit_rows([caption_id])[caption_id]
         assert row.objects == (("boat", 2), ("person", 1))
     assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -275,7 +276,7 @@ def test_objects_are_replaced_with_their_caption_and_filter_search(tmp_path: Pat
             captions=[CaptionRecord("h1", "fake", "fake-1", "caption", "a dog", vec, objects=(("dog", 1, 0.9),))]
         )
         assert store.allowed_caption_ids(SearchFilters(objects=("cat",))).tolist() == []
-        assert store.keyword_search("objects:cat", 5) == []
+        assert keyword_search(store, "objects:cat", 5) == []
 
 
 def _fingerprint(home: Path) -> dict[str, str]:
@@ -327,7 +328,7 @@ def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
             cid = store.current_caption_id_for_path("/p/a.jpg")
             assert cid is not None
             assert store.hit_rows([cid])[cid][0].caption == "a lighthouse at dusk"
-            assert [h for h, _ in store.keyword_search('"lighthouse"', 5)] == [cid]
+            assert [h for h, _ in keyword_search(store, '"lighthouse"', 5)] == [cid]
 
     assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert _sql(db, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema_before

@@ -1,0 +1,205 @@
+"""The SQLite side of the store: the engine and its pragmas, read and write
+transactions, meta values and the embedder binding.
+
+SQL here is SQLAlchemy Core: a handful of one-row statements, where
+readability matters more than the driver's per-row overhead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from . import _schema as t
+from ._migrations import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "index.sqlite"
+# SQLite caps bound parameters per statement; stay well below it.
+_CHUNK = 500
+
+_Item = TypeVar("_Item")
+
+
+class StoreError(RuntimeError):
+    """A problem with the index itself (not with one image)."""
+
+
+class StoreFull(StoreError):
+    """The disk (or the database's size limit) is full; the transaction was rolled back."""
+
+
+def chunks(items: Sequence[_Item], size: int = _CHUNK) -> Iterator[Sequence[_Item]]:
+    """``items`` in slices small enough to bind one parameter per item."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _is_disk_full(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_FULL"
+
+
+def _read_only_connector(db_path: Path) -> Callable[[], sqlite3.Connection]:
+    """A DB-API connect function that opens ``db_path`` read-only (SQLite ``mode=ro``).
+
+    A WAL database needs its -shm file to be read. When there is none and
+    none can be made (a read-only home) the database was closed cleanly, with
+    everything checkpointed into the main file and no WAL left, so it is
+    opened ``immutable`` instead: no -shm and no locks. A WAL file without a
+    -shm means a writer died mid-way; that is refused rather than misread.
+    """
+    uri = "file:" + urllib.parse.quote(str(db_path)) + "?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = Path(f"{db_path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+        return sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+
+    return connect
+
+
+def remove_wal_files(db_path: Path) -> None:
+    """Leave the home as a reader found it: let SQLite remove the -wal and
+    -shm files a read-only connection made. SQLite does that when the last
+    connection closes, and only then, so a writer that is still open keeps
+    them; the WAL is empty unless such a writer committed meanwhile, so this
+    writes nothing of the reader's own."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.Error as exc:
+        log.debug("could not tidy the WAL files of %s: %s", db_path, exc)
+
+
+def make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
+    if read_only:
+        # The URL still names the file, so SQLAlchemy pools as for any file database.
+        engine = create_engine(f"sqlite:///{db_path}", creator=_read_only_connector(db_path))
+    else:
+        engine = create_engine(f"sqlite:///{db_path}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below, so
+        # that writers can take the write lock up front (BEGIN IMMEDIATE) and
+        # never fail half-way through with "database is locked".
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # A database from a newer picscribe is refused by migrate(); leave it
+        # exactly as it is, and switching its journal mode would be a write.
+        (version,) = cur.execute("PRAGMA user_version").fetchone()
+        if version <= SCHEMA_VERSION and not read_only:
+            cur.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable against process crashes in WAL mode; only an OS
+        # crash or power loss can drop the last transactions.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA busy_timeout = 30000")
+        # 64 MB page cache (default 2 MB): at 1M images the path, hash and
+        # FTS indexes no longer fit the default, and bulk inserts and
+        # filtered searches then re-read the same pages from disk.
+        cur.execute("PRAGMA cache_size = -65536")
+        cur.execute("PRAGMA temp_store = MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def get_meta(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one_or_none()
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    stmt = sqlite_insert(t.meta).values(key=key, value=value)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+def generation(conn: Connection) -> int:
+    """The count of committed changes to what search sees; the FAISS cache records the one it follows."""
+    return int(get_meta(conn, "generation") or 0)
+
+
+class Database:
+    """One index's engine, handing out transactions."""
+
+    def __init__(self, home: Path, engine: Engine, *, read_only: bool = False) -> None:
+        self.home = home
+        self.engine = engine
+        self.read_only = read_only
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        if self.read_only:
+            raise StoreError(f"{self.home}: the index was opened read-only")
+        try:
+            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            # SQLite rolled the transaction back: what was committed before
+            # stands, and an incremental run picks up where this one stopped.
+            if _is_disk_full(exc):
+                raise StoreFull(
+                    f"{self.home}: the disk is full (SQLite: {exc.orig}); nothing committed was lost. "
+                    "Free some space and run the same command again to continue."
+                ) from exc
+            raise
+
+    def meta(self, key: str) -> str | None:
+        with self.read() as conn:
+            return get_meta(conn, key)
+
+    def active_captioner(self) -> tuple[str, str] | None:
+        with self.read() as conn:
+            name = get_meta(conn, "active_captioner")
+            model = get_meta(conn, "active_model")
+        return (name, model or "") if name else None
+
+    def bind_embedder(self, name: str, dim: int) -> None:
+        """Record which embedder this index uses; refuse a different one.
+
+        Mixing vectors from two embedding models would make similarities
+        meaningless, so the first write fixes the model for the index.
+        """
+        with self.write() as conn:
+            if get_meta(conn, "embedder") is None:
+                set_meta(conn, "embedder", name)
+                set_meta(conn, "dim", str(dim))
+        self.check_embedder(name)
+
+    def check_embedder(self, name: str) -> None:
+        """Raise StoreError if the index is bound to another embedder (cheap: no model load)."""
+        have = self.meta("embedder")
+        if have is not None and have != name:
+            raise StoreError(
+                f"this index was built with embedder {have!r}, not {name!r}; set "
+                f"PICSCRIBE_EMBEDDER={have} (or embedder in config.toml), or use a new --home"
+            )
