@@ -30,7 +30,7 @@ FOLDER_SIZE = 1_000
 CAPTIONER, MODEL = "fake", "fake-v1"
 
 
-def _records(cv: _vectors.CaptionVectors, start: int, vecs, src):  # type: ignore[no-untyped-def]
+def _records(cv: _vectors.CaptionVectors, start: int, vecs, src):
     images, captions = [], []
     for j in range(len(vecs)):
         i = start + j

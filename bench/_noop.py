@@ -35,7 +35,7 @@ def _cli(home: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def prepared(n: int, log=print) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+def prepared(n: int, log=print) -> tuple[Path, Path]:
     root = _vectors.cache_dir() / f"noop-{n}"
     images, home, done = root / "images", root / "home", root / "complete"
     if done.exists():
@@ -62,7 +62,7 @@ def _walk_and_stat(folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def run(n: int, log=print) -> list[Row]:  # type: ignore[no-untyped-def]
+def run(n: int, log=print) -> list[Row]:
     images, home = prepared(n, log)
     floor = min(_walk_and_stat(images) for _ in range(3))
     cli = min(_cli(home, "index", str(images), "--captioner", "fake") for _ in range(2))

@@ -33,6 +33,8 @@ def _images(folder: Path, n: int) -> list[Path]:
 
 
 def run(n: int, captioner: str) -> list[Row]:
+    from PIL import Image
+
     from picscribe.app import embedder_for, indexer_for
     from picscribe.config import load_config
     from picscribe.indexer import choose
@@ -51,15 +53,14 @@ def run(n: int, captioner: str) -> list[Row]:
         choice = choose(cfg.captioner)
         cap = choice.captioner
         emb = embedder_for(cfg)
-        decoded = [
-            load(
-                FileEntry(str(p), p.stat().st_size, p.stat().st_mtime_ns),
-                set(),
-                max_pixels=cfg.max_pixels,
-                max_side=cfg.max_side,
-            ).image
-            for p in paths
-        ]
+
+        def decode(p: Path) -> Image.Image:
+            entry = FileEntry(str(p), p.stat().st_size, p.stat().st_mtime_ns)
+            image = load(entry, set(), max_pixels=cfg.max_pixels, max_side=cfg.max_side).image
+            assert image is not None, "no hash is known, so every file is decoded"
+            return image
+
+        decoded = [decode(p) for p in paths]
         # Warm both models, so neither side pays the load.
         emb.embed([r.text for r in cap.caption(decoded[:1], TASK_CAPTION)])
         batch = cfg.batch_size

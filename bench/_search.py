@@ -10,6 +10,7 @@ end-to-end time with MiniLM query embedding.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -23,80 +24,104 @@ K = 10
 
 
 def _recall(got: list[list[int]], truth: np.ndarray) -> float:
-    return float(np.mean([len(set(g) & set(t.tolist())) / len(t) for g, t in zip(got, truth)]))
+    return float(np.mean([len(set(g) & set(t.tolist())) / len(t) for g, t in zip(got, truth, strict=True)]))
 
 
-def _one_thread():  # type: ignore[no-untyped-def]
+def _one_thread() -> None:
     # Same as VectorIndex.search: a single query runs on one thread.
     faiss.omp_set_num_threads(1)
 
 
-def run(sizes: list[int], n_queries: int, slow_queries: int, e2e_queries: int, log=print) -> list[Row]:  # type: ignore[no-untyped-def]
+def _search_each(
+    vi: VectorIndex, queries: np.ndarray, allowed: np.ndarray | None = None
+) -> tuple[list[float], list[list[int]]]:
+    """Seconds per single query, and the ids each query found."""
+    got: list[list[int]] = []
+    times = timed_each(lambda q: got.append([i for i, _ in vi.search(q, K, allowed)]), queries)
+    return times, got
+
+
+def run(
+    sizes: list[int], n_queries: int, slow_queries: int, e2e_queries: int, log: Callable[[str], object] = print
+) -> list[Row]:
     """All rows for each size; the end-to-end row for the largest only."""
     cv = _vectors.load(log=log)
     queries = cv.queries[:n_queries]
     rows: list[Row] = []
     threads = faiss.omp_get_max_threads()
     for n in sizes:
-        sec = f"search {n // 1000}k"
-        X, _ = _vectors.scaled(cv, n)
-        ids = np.arange(n, dtype=np.int64)
-        faiss.omp_set_num_threads(threads)
-        started = time.perf_counter()
-        vi = VectorIndex.build(X.shape[1], ids, X)
-        build_s = time.perf_counter() - started
-        flat = faiss.IndexFlatIP(X.shape[1])
-        flat.add(X)
-        _, truth = flat.search(queries, K)  # batched, all threads: ground truth only
-        _one_thread()
-
-        got: list[list[int]] = []
-        chosen_t = timed_each(lambda q: got.append([i for i, _ in vi.search(q, K)]), queries)
-        slow = queries[: min(len(queries), slow_queries)]
-        flat_t = timed_each(lambda q: flat.search(q[None], K), slow)
-
-        def brute(q: np.ndarray) -> np.ndarray:
-            s = X @ q
-            top = np.argpartition(-s, K)[:K]
-            return top[np.argsort(-s[top])]
-
-        numpy_t = timed_each(brute, slow)
-        c50, c99 = percentiles(chosen_t)
-        f50, f99 = percentiles(flat_t)
-        n50, _ = percentiles(numpy_t)
-        spec = vi.spec
-        name = spec.kind + (f" nlist={spec.nlist} nprobe={spec.nprobe}" if spec.nlist else "")
-        big = n >= 1_000_000
-        rows += [
-            Row(
-                sec,
-                f"{name}: p50",
-                c50,
-                "ms",
-                "flat p50",
-                f50,
-                "<= 10 ms" if big else "",
-                c50 <= 10 if big else None,
-                f"{len(queries)} queries; baseline over {len(slow)}",
-            ),
-            Row(sec, f"{name}: p99", c99, "ms", "flat p99", f99, "<= 30 ms" if big else "", c99 <= 30 if big else None),
-            Row(sec, "numpy brute force: p50", n50, "ms", "flat p50", f50),
-            Row(
-                sec,
-                f"recall@{K} vs exact",
-                _recall(got, truth),
-                "",
-                goal=">= 0.95" if big else "",
-                met=_recall(got, truth) >= 0.95 if big else None,
-            ),
-            Row(sec, "index build (train + add)", build_s, "s"),
-        ]
-        rows += _filtered(sec, vi, X, queries[:200])
-        faiss.omp_set_num_threads(threads)
-        del flat, X
+        # One function per size: its vectors and the flat index are freed
+        # when it returns, before the next (larger) size is built.
+        size_rows, vi = _one_size(n, queries, slow_queries, cv, threads)
+        rows += size_rows
         if n == sizes[-1]:
-            rows.append(_end_to_end(sec, vi, cv, e2e_queries))
+            rows.append(_end_to_end(_section(n), vi, cv, e2e_queries))
     return rows
+
+
+def _section(n: int) -> str:
+    return f"search {n // 1000}k"
+
+
+def _one_size(
+    n: int, queries: np.ndarray, slow_queries: int, cv: _vectors.CaptionVectors, threads: int
+) -> tuple[list[Row], VectorIndex]:
+    sec = _section(n)
+    X, _ = _vectors.scaled(cv, n)
+    ids = np.arange(n, dtype=np.int64)
+    faiss.omp_set_num_threads(threads)
+    started = time.perf_counter()
+    vi = VectorIndex.build(X.shape[1], ids, X)
+    build_s = time.perf_counter() - started
+    flat = faiss.IndexFlatIP(X.shape[1])
+    flat.add(X)
+    _, truth = flat.search(queries, K)  # batched, all threads: ground truth only
+    _one_thread()
+
+    chosen_t, got = _search_each(vi, queries)
+    slow = queries[: min(len(queries), slow_queries)]
+    flat_t = timed_each(lambda q: flat.search(q[None], K), slow)
+
+    def brute(q: np.ndarray) -> np.ndarray:
+        s = X @ q
+        top = np.argpartition(-s, K)[:K]
+        return top[np.argsort(-s[top])]
+
+    numpy_t = timed_each(brute, slow)
+    c50, c99 = percentiles(chosen_t)
+    f50, f99 = percentiles(flat_t)
+    n50, _ = percentiles(numpy_t)
+    spec = vi.spec
+    name = spec.kind + (f" nlist={spec.nlist} nprobe={spec.nprobe}" if spec.nlist else "")
+    big = n >= 1_000_000
+    recall = _recall(got, truth)
+    rows = [
+        Row(
+            sec,
+            f"{name}: p50",
+            c50,
+            "ms",
+            "flat p50",
+            f50,
+            "<= 10 ms" if big else "",
+            c50 <= 10 if big else None,
+            f"{len(queries)} queries; baseline over {len(slow)}",
+        ),
+        Row(sec, f"{name}: p99", c99, "ms", "flat p99", f99, "<= 30 ms" if big else "", c99 <= 30 if big else None),
+        Row(sec, "numpy brute force: p50", n50, "ms", "flat p50", f50),
+        Row(
+            sec,
+            f"recall@{K} vs exact",
+            recall,
+            "",
+            goal=">= 0.95" if big else "",
+            met=recall >= 0.95 if big else None,
+        ),
+        Row(sec, "index build (train + add)", build_s, "s"),
+    ]
+    rows += _filtered(sec, vi, X, queries[:200])
+    faiss.omp_set_num_threads(threads)
+    return rows, vi
 
 
 def _filtered(sec: str, vi: VectorIndex, X: np.ndarray, queries: np.ndarray) -> list[Row]:
@@ -110,8 +135,7 @@ def _filtered(sec: str, vi: VectorIndex, X: np.ndarray, queries: np.ndarray) -> 
         allowed = np.sort(rng.choice(n, max(K, int(n * share)), replace=False)).astype(np.int64)
         sub = X[allowed]
         truth = [allowed[np.argsort(-(sub @ q), kind="stable")[:K]] for q in queries]
-        got: list[list[int]] = []
-        times = timed_each(lambda q: got.append([i for i, _ in vi.search(q, K, allowed)]), queries)
+        times, got = _search_each(vi, queries, allowed)
         recall = _recall(got, np.array(truth))
         rows.append(
             Row(

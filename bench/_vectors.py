@@ -137,14 +137,14 @@ def query_captions(n: int) -> list[str]:
     return out
 
 
-def _embedder():  # type: ignore[no-untyped-def]
+def _embedder():
     from picscribe.search.embedder import SentenceTransformerEmbedder
 
     root = cache_dir().parent
     return SentenceTransformerEmbedder(cache_dir=root / "models")
 
 
-def load(distinct: int = 20_000, n_queries: int = 1_000, *, log=print) -> CaptionVectors:  # type: ignore[no-untyped-def]
+def load(distinct: int = 20_000, n_queries: int = 1_000, *, log=print) -> CaptionVectors:
     """Embed (or read from the cache) ``distinct`` corpus captions and the queries."""
     d = cache_dir()
     d.mkdir(parents=True, exist_ok=True)
@@ -176,7 +176,7 @@ def scaled(cv: CaptionVectors, n: int) -> tuple[np.ndarray, np.ndarray]:
     return out, src
 
 
-def chunks(cv: CaptionVectors, n: int):  # type: ignore[no-untyped-def]
+def chunks(cv: CaptionVectors, n: int):
     """(start, vectors, source caption index) in chunks: the real embeddings
     first, then mixtures of two real ones (weight 0.6-0.9 on the first) plus
     small noise, renormalised. Chunk k depends only on k, so a process can

@@ -36,9 +36,8 @@ def main() -> None:
     from PIL import Image
     from support.api_servers import serve
 
-    from picscribe.app import embedder_for, indexer_for
+    from picscribe.app import choose_captioner, embedder_for, indexer_for
     from picscribe.config import load_config
-    from picscribe.indexer import choose
     from picscribe.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-api-"))
@@ -56,17 +55,17 @@ def main() -> None:
 
     rows = []
     with serve("openai") as server:
-        server.reply = reply  # type: ignore[assignment]
+        server.reply = reply
         os.environ.update(OPENAI_BASE_URL=f"{server.url}/v1", OPENAI_API_KEY="sk-bench", NO_PROXY="127.0.0.1")
         for concurrency in args.concurrency:
             home = work / f"home-{concurrency}"
             cfg = load_config(home, captioner="openai:bench-model", api_concurrency=concurrency)
-            choice = choose(cfg.captioner, options={"concurrency": concurrency})
+            choice = choose_captioner(cfg)  # api_concurrency reaches the backend as CaptionerOptions.concurrency
             with Store.open(home) as store:
                 indexer = indexer_for(cfg, store, choice)
                 embedder_for(cfg).embed(["warm up"])  # the one-time model load is not throughput
                 report = indexer.index([photos])
-            choice.captioner.close()  # type: ignore[attr-defined]
+            choice.captioner.close()
             assert report.captioned == count, report.failures[:3]
             rows.append((concurrency, report.seconds, count / report.seconds))
     shutil.rmtree(work, ignore_errors=True)

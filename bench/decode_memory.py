@@ -104,12 +104,13 @@ def child(tree: Path, files: list[str], workers: int, max_pixels: int | None, de
         options["decode_memory"] = decode_memory
     entries = [FileEntry(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in files]
     with tempfile.TemporaryDirectory() as home, Store.open(Path(home)) as store:
-        indexer = Indexer(store, FakeCaptioner(), _NoEmbedder(), IndexOptions(**options))  # type: ignore[arg-type]
+        indexer = Indexer(store, FakeCaptioner(), _NoEmbedder(), IndexOptions(**options))
         baseline = _vm_hwm_mb()
         started = time.perf_counter()
         outcomes = [outcome for _, outcome in indexer._load_ahead(entries, frozenset())]
         seconds = time.perf_counter() - started
     errors = sorted({str(o) for o in outcomes if isinstance(o, Exception)})
+    assert decoded_by.__file__ is not None, "the indexer is a package on disk"
     print(
         json.dumps(
             {
@@ -203,10 +204,10 @@ def main() -> None:
         for label, r in rows
     ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
-    print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print(" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for c in cells:
-        print(" | ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+        print(" | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
     print(
         f"({args.files} files of {args.side}x{args.side} RGB, {args.workers} workers; "
         f"RSS before decoding: {rows[0][1]['baseline_mb']:.0f} MB in each process)"

@@ -92,7 +92,9 @@ def measure(home: Path, queries: list[str], workdir: Path) -> dict[str, list[flo
                 times[temperature].append(seconds)
                 summary = driver.execute_script("return document.querySelector('.st-key-results-summary').innerText")
                 if temperature == "warm":
-                    times["server"].append(float(re.search(r"in (\d+) ms", summary).group(1)) / 1000)
+                    server_ms = re.search(r"in (\d+) ms", summary)
+                    assert server_ms is not None, f"no server time in the results summary: {summary!r}"
+                    times["server"].append(float(server_ms.group(1)) / 1000)
     return times
 
 
@@ -119,7 +121,7 @@ def main() -> None:
         t = measure(home, queries, workdir)
         rows.append((label, t))
 
-    def ms(values: list[float], fn) -> str:  # type: ignore[no-untyped-def]
+    def ms(values: list[float], fn) -> str:
         return f"{fn(values) * 1000:7.0f}"
 
     p90 = lambda v: sorted(v)[max(0, int(round(0.9 * len(v))) - 1)]  # noqa: E731

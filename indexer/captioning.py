@@ -1,16 +1,17 @@
 """The captioner contract: every backend (offline, fake, VLMs, API clients) implements this.
 
-A backend is a class with a few capability attributes and one method,
-``caption(images, task)``. Backends are found by name through the
+A backend subclasses ``BaseCaptioner``: a few declared capabilities with
+defaults, and one method, ``caption(images, task)``. Backends are found by name through the
 ``picscribe.captioners`` entry-point group (see ``indexer.registry``), so a
 third-party package plugs in exactly the way the built-in ones do.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, Self, TypeGuard, runtime_checkable
 
 from PIL import Image
 
@@ -21,7 +22,7 @@ TASK_DETAILED = "detailed"
 TASK_ALT_TEXT = "alt_text"
 TASK_OCR = "ocr"
 #: Visual question answering; not a caption task: backends that can do it
-#: have ``ask(images, questions) -> list[Answer]``.
+#: declare ``can_ask`` and have ``ask(images, questions) -> list[Answer]`` (see ``Asker``).
 TASK_ASK = "ask"
 KNOWN_TASKS = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT, TASK_OCR})
 
@@ -134,20 +135,50 @@ class Usage:
         }
 
 
+@dataclass(frozen=True)
+class CaptionerOptions:
+    """Settings from config.toml and the command line that some backends use.
+
+    The registry hands the whole object to ``BaseCaptioner.from_options``;
+    a backend reads the fields it has a use for and ignores the rest, so a
+    plugin never has to accept a keyword it does not understand. ``None``
+    means "the backend's own default".
+    """
+
+    #: Images per forward pass of a local VLM: a number or "auto".
+    batch_size: int | str | None = None
+    max_new_tokens: int | None = None
+    #: Let a local VLM run code that ships with its weights.
+    trust_remote_code: bool = False
+    #: API backends: requests in flight at once.
+    concurrency: int | None = None
+    #: API backends: seconds per request.
+    timeout: float | None = None
+    #: API backends: budgets after which the run stops cleanly.
+    max_requests: int | None = None
+    max_tokens: int | None = None
+
+
 @runtime_checkable
 class Captioner(Protocol):
-    """One-method protocol for caption backends.
+    """What the pipeline and the front ends use of a caption backend.
 
     ``caption`` takes a batch of decoded RGB images and returns one result per
     image, in order. It may raise for the whole batch; the pipeline then
     retries the images one at a time so that one bad image cannot sink the
-    others.
+    others. The other members are declared capabilities: callers read them
+    and never probe for methods. Backends get them, with defaults, by
+    subclassing ``BaseCaptioner``; wrappers (the watcher's stop switch,
+    eval's memo) forward them.
     """
 
     #: Registry name, e.g. "offline".
-    name: ClassVar[str]
+    @property
+    def name(self) -> str: ...
+
     #: Tasks this backend can do, a subset of KNOWN_TASKS.
-    tasks: ClassVar[frozenset[str]]
+    @property
+    def tasks(self) -> frozenset[str]: ...
 
     #: Identifies the weights/version that produced a caption, e.g.
     #: "v4:centernet+mtcnn+efficientnet-lite0+rapidocr-1.4.4". Recorded on every caption row so a
@@ -155,4 +186,99 @@ class Captioner(Protocol):
     @property
     def model_id(self) -> str: ...
 
+    #: True when the backend also answers questions (it is then an ``Asker``).
+    @property
+    def can_ask(self) -> bool: ...
+
+    #: True when each image costs requests or tokens (``usage`` counts them).
+    @property
+    def metered(self) -> bool: ...
+
+    #: Images it works on side by side: the pipeline's batches are at least this big.
+    @property
+    def max_concurrency(self) -> int: ...
+
+    #: What a metered backend has spent in this process; None for the others.
+    @property
+    def usage(self) -> Usage | None: ...
+
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]: ...
+
+    def close(self) -> None:
+        """Release connections or other resources; the captioner is not used afterwards."""
+
+
+@runtime_checkable
+class Asker(Protocol):
+    """Visual question answering: one answer per (image, question) pair."""
+
+    def ask(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[Answer]: ...
+
+
+class AskingCaptioner(Captioner, Asker, Protocol):
+    """A captioner that declares ``can_ask`` and has ``ask``."""
+
+
+def answers_questions(captioner: Captioner) -> TypeGuard[AskingCaptioner]:
+    """True when ``captioner`` says it can answer questions; it may then be asked.
+
+    The declaration decides; the isinstance check only guards against a
+    plugin that declares ``can_ask`` and forgot the method.
+    """
+    return captioner.can_ask and isinstance(captioner, Asker)
+
+
+class BaseCaptioner(ABC):
+    """The base class for caption backends, built-in and third-party.
+
+    A subclass sets ``name`` and ``tasks``, implements ``model_id`` and
+    ``caption``, and overrides only the capabilities it has (in the llm
+    library's style: ``can_ask = True`` plus an ``ask`` method, ``metered``
+    and ``usage`` for a backend that pays per request, ``max_concurrency``
+    for one that works on several images at once, ``close`` for one that
+    holds connections, ``available`` for one that needs packages or
+    weights). Everything else keeps the defaults below.
+    """
+
+    name: ClassVar[str]
+    tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION})
+
+    def __init__(self, *, device: str = "auto", model: str | None = None) -> None:
+        """``device`` and ``model`` come from ``--device`` and ``--captioner NAME:MODEL``."""
+        del device, model  # a uniform constructor for the registry; this base needs neither
+
+    @classmethod
+    def from_options(cls, *, device: str, model: str | None, options: CaptionerOptions) -> Self:
+        """Build the backend the registry was asked for. Override to read ``options``."""
+        return cls(device=device, model=model)
+
+    @classmethod
+    def available(cls) -> str | None:
+        """None when the backend can run here, else what is missing and how to get it."""
+        return None
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str: ...
+
+    @property
+    def can_ask(self) -> bool:
+        return False
+
+    @property
+    def metered(self) -> bool:
+        return False
+
+    @property
+    def max_concurrency(self) -> int:
+        return 1
+
+    @property
+    def usage(self) -> Usage | None:
+        return None
+
+    @abstractmethod
+    def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]: ...
+
+    def close(self) -> None:
+        return None

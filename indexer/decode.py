@@ -72,7 +72,7 @@ class Loaded:
 
 def _heif_hint() -> None:
     try:
-        import pillow_heif  # type: ignore[import-not-found]
+        import pillow_heif
     except ImportError as exc:
         raise DecodeError("HEIC/AVIF support needs `pip install 'picscribe[heif]'`") from exc
     pillow_heif.register_heif_opener()
@@ -167,16 +167,17 @@ def _decode(
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             # Smaller first, so that turning and converting copy no full-size image.
-            img = to_rgb(upright(shrink(img, max_side), orientation))
-            img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+            # A new name: the result is a plain Image, no longer the opened file.
+            rgb = to_rgb(upright(shrink(img, max_side), orientation))
+            rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     except OSError as exc:
         raise DecodeError(f"truncated or corrupt image data: {exc}") from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image: {exc}") from exc
     # Set last: to_rgb may build a new image that has no info of the original.
-    img.info[SOURCE_PATH] = entry.path
-    img.info[EMBEDDED_DESCRIPTION] = embedded
-    return Loaded(entry, content_hash, img, width, height, fmt, taken_at)
+    rgb.info[SOURCE_PATH] = entry.path
+    rgb.info[EMBEDDED_DESCRIPTION] = embedded
+    return Loaded(entry, content_hash, rgb, width, height, fmt, taken_at)
 
 
 def _check_pixel_limit(img: Image.Image, header_size: tuple[int, int], max_pixels: int) -> None:

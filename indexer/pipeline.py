@@ -15,6 +15,8 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from picscribe.store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
 
 from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, Usage
@@ -125,7 +127,7 @@ class Indexer:
         """Bring the index in step with the files under ``roots``; ``progress`` follows the run."""
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
-        usage_before = _usage(self.captioner)
+        usage_before = self.captioner.usage
         self.store.ensure_active_captioner(self.captioner.name, self.captioner.model_id)
         abs_roots = [os.path.abspath(r) for r in roots]
         known = self.store.file_states(abs_roots)
@@ -147,13 +149,13 @@ class Indexer:
         captions; switch search over only once every image has one."""
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
-        usage_before = _usage(self.captioner)
+        usage_before = self.captioner.usage
         done = self.store.hashes_with_caption(self.captioner.name, self.captioner.model_id)
         wanted = self.store.paths_by_hash()
         todo_hashes = {h: p for h, p in wanted.items() if h not in done}
         report.unchanged = len(wanted) - len(todo_hashes)
         entries = []
-        for h, path in sorted(todo_hashes.items(), key=lambda kv: kv[1]):
+        for path in sorted(todo_hashes.values()):
             try:
                 st = os.stat(path)
             except OSError as exc:
@@ -190,7 +192,7 @@ class Indexer:
         """
         started = time.perf_counter()
         report = IndexReport(self.captioner.name, self.captioner.model_id)
-        usage_before = _usage(self.captioner)
+        usage_before = self.captioner.usage
         self.store.ensure_active_captioner(self.captioner.name, self.captioner.model_id)
         present: list[str] = []
         vanished: list[str] = []
@@ -454,7 +456,7 @@ class Indexer:
         outcomes = self._caption_outcomes(batch)
         done: list[tuple[Loaded, CaptionResult]] = []
         not_sent: set[str] = set()
-        for item, outcome in zip(batch, outcomes):
+        for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, CaptionResult):
                 done.append((item, outcome))
             elif isinstance(outcome, CaptionerStopped):
@@ -482,28 +484,29 @@ class Indexer:
                 tags=tuple((tag.label, tag.score) for tag in r.tags),
                 objects=tuple((o.label, o.count, o.score) for o in r.objects),
             )
-            for (b, r), vec in zip(done, vectors)
+            for (b, r), vec in zip(done, vectors, strict=True)
         ]
         images = [_record(b, (b.width, b.height, b.format, b.taken_at)) for b, _ in done]
         return captions, images, not_sent
 
     def _caption_outcomes(self, batch: list[Loaded]) -> list[CaptionResult | Exception]:
         """One result or exception per image (see ``stages.caption_outcomes``)."""
-        return caption_outcomes(self.captioner, [b.image for b in batch], TASK_CAPTION)  # type: ignore[arg-type]
-
-
-def _usage(captioner: Captioner) -> Usage | None:
-    usage = getattr(captioner, "usage", None)
-    return usage if isinstance(usage, Usage) else None
+        return caption_outcomes(self.captioner, [_pixels(b) for b in batch], TASK_CAPTION)
 
 
 def _usage_since(captioner: Captioner, before: Usage | None) -> dict[str, int] | None:
     """This run's share of a metered captioner's usage (a watcher reuses one captioner for many runs)."""
-    after = _usage(captioner)
+    after = captioner.usage
     if after is None:
         return None
     before = before or Usage()
     return {k: v - before.to_dict()[k] for k, v in after.to_dict().items()}
+
+
+def _pixels(item: Loaded) -> Image.Image:
+    # Only decoded images reach the captioner; the others were reused or failed before it.
+    assert item.image is not None, item.entry.path
+    return item.image
 
 
 def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord:

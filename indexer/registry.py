@@ -6,12 +6,10 @@ as a plugin package would register its own.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from .captioning import Captioner, CaptionerUnavailable
+from .captioning import BaseCaptioner, Captioner, CaptionerOptions, CaptionerUnavailable
 
 GROUP = "picscribe.captioners"
 AUTO = "auto"
@@ -30,12 +28,19 @@ def available_backends() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> type[BaseCaptioner]:
     backends = available_backends()
     if name not in backends:
         known = ", ".join(sorted(backends)) or "none (is picscribe installed?)"
         raise UnknownCaptioner(f"unknown captioner {name!r}; known: {AUTO}, {known}")
-    return backends[name].load()
+    cls = backends[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, BaseCaptioner)):
+        # The contract is declared, not guessed at: a backend states its capabilities by subclassing.
+        raise BadCaptionerSpec(
+            f"captioner {name!r} ({backends[name].value}) is not a picscribe.BaseCaptioner subclass; "
+            "the plugin needs updating"
+        )
+    return cls
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -51,26 +56,15 @@ class Choice:
     reason: str
 
 
-def _accepted(cls: type, options: Mapping[str, object]) -> dict[str, object]:
-    """The options this backend's constructor takes: a VLM's batch size means
-    nothing to the offline captioner, and a plugin need not accept it."""
-    params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(options)
-    return {k: v for k, v in options.items() if k in params}
-
-
-def create(spec: str, *, device: str = "auto", options: Mapping[str, object] | None = None) -> Captioner:
-    """Build the backend a spec names. ``options`` (batch_size, max_new_tokens,
-    trust_remote_code, ...) reach only backends whose constructor takes them."""
+def create(spec: str, *, device: str = "auto", options: CaptionerOptions | None = None) -> Captioner:
+    """Build the backend a spec names, handing it ``options`` to read what it needs."""
     name, model = parse_spec(spec)
     cls = backend_class(name)
-    reason = cls.available() if hasattr(cls, "available") else None
+    reason = cls.available()
     if reason:
         raise CaptionerUnavailable(f"captioner {name!r} cannot run here: {reason}")
-    extra = _accepted(cls, {k: v for k, v in (options or {}).items() if v is not None})
     try:
-        return cls(device=device, model=model, **extra)
+        return cls.from_options(device=device, model=model, options=options or CaptionerOptions())
     except BadCaptionerSpec:
         raise
     except ValueError as exc:
@@ -79,7 +73,7 @@ def create(spec: str, *, device: str = "auto", options: Mapping[str, object] | N
 
 
 def choose(
-    spec: str, *, vlm: str | None = None, device: str = "auto", options: Mapping[str, object] | None = None
+    spec: str, *, vlm: str | None = None, device: str = "auto", options: CaptionerOptions | None = None
 ) -> Choice:
     """Resolve a --captioner value, including ``auto``.
 

@@ -3,7 +3,7 @@ knows how the rooms fit together."""
 
 from __future__ import annotations
 
-from picscribe.indexer import Captioner, Indexer, IndexOptions, choose
+from picscribe.indexer import Captioner, CaptionerOptions, Indexer, IndexOptions, choose
 from picscribe.indexer.registry import Choice
 from picscribe.search import Retriever, SentenceTransformerEmbedder
 from picscribe.store import DB_NAME, Store
@@ -28,15 +28,15 @@ def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformer
 
 
 def choose_captioner(cfg: Config) -> Choice:
-    options = {
-        "batch_size": cfg.vlm_batch_size,
-        "max_new_tokens": cfg.vlm_max_new_tokens,
-        "trust_remote_code": cfg.trust_remote_code,
-        "concurrency": cfg.api_concurrency,
-        "timeout": cfg.api_timeout,
-        "max_requests": cfg.max_requests,
-        "max_tokens": cfg.max_tokens,
-    }
+    options = CaptionerOptions(
+        batch_size=cfg.vlm_batch_size,
+        max_new_tokens=cfg.vlm_max_new_tokens,
+        trust_remote_code=cfg.trust_remote_code,
+        concurrency=cfg.api_concurrency,
+        timeout=cfg.api_timeout,
+        max_requests=cfg.max_requests,
+        max_tokens=cfg.max_tokens,
+    )
     return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=options)
 
 
@@ -44,9 +44,8 @@ def indexer_for(cfg: Config, store: Store, choice: Choice | Captioner, *, retry_
     captioner = choice.captioner if isinstance(choice, Choice) else choice
     # A batch must be at least as large as an API backend's concurrency, or
     # the requests it could run side by side would wait for the next batch.
-    concurrency = getattr(captioner, "concurrency", 0)
     options = IndexOptions(
-        batch_size=max(cfg.batch_size, concurrency if isinstance(concurrency, int) else 0),
+        batch_size=max(cfg.batch_size, captioner.max_concurrency),
         workers=cfg.workers,
         max_pixels=cfg.max_pixels,
         max_side=cfg.max_side,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 
 import platformdirs
 
@@ -83,28 +86,89 @@ def default_home() -> Path:
 def load_config(home: Path | None = None, **overrides: object) -> Config:
     """Build the effective config. ``overrides`` with value None are ignored."""
     home = (home or default_home()).expanduser().absolute()
-    cfg = Config(home=home)
-    file_values = _read_file(home / CONFIG_FILE)
-    known = {f.name for f in fields(Config)} - {"home"}
-    unknown = set(file_values) - known
-    if unknown:
-        raise ConfigError(f"{home / CONFIG_FILE}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
-    cfg = replace(cfg, **file_values)
+    path = home / CONFIG_FILE
+    cfg = apply_settings(Config(home=home), _read_file(path), source=str(path))
     # Set but empty counts for PICSCRIBE_VLM: it is how a user turns the VLM off.
-    env_values = {k: os.environ[v] for k, v in _ENV.items() if os.environ.get(v) or (k == "vlm" and v in os.environ)}
-    cfg = replace(cfg, **env_values)
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    cfg = replace(cfg, roots=_roots(cfg.roots, home))
-    if cfg.batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, not {cfg.batch_size}")
-    if cfg.decode_memory_mb < 1:
-        raise ConfigError(f"decode_memory_mb must be at least 1, not {cfg.decode_memory_mb}")
-    return cfg
+    for key, var in _ENV.items():
+        if os.environ.get(var) or (key == "vlm" and var in os.environ):
+            cfg = apply_settings(cfg, {key: os.environ[var]}, source=f"${var}")
+    return apply_settings(cfg, overrides, source="settings")
 
 
-def _roots(value: object, home: Path) -> tuple[str, ...]:
+def apply_settings(cfg: Config, values: Mapping[str, object], *, source: str) -> Config:
+    """``cfg`` with ``values`` on top, each checked against its field's type.
+
+    config.toml, the environment and callers hand in plain objects; checking
+    them here means a wrong type fails at once with the key and where it came
+    from (``source``: the file, the variable), not later deep in a backend.
+    A value of None keeps the current one.
+    """
+    unknown = set(values) - set(_SETTABLE)
+    if unknown:
+        raise ConfigError(f"{source}: unknown settings {sorted(unknown)}; known: {sorted(_SETTABLE)}")
+    checked: dict[str, Any] = {key: _check(key, value, source) for key, value in values.items() if value is not None}
+    return replace(cfg, **checked)
+
+
+def _check(key: str, value: object, source: str) -> object:
+    if key == "roots":
+        return _roots(value, source)
+    if key == "vlm_batch_size":
+        return _vlm_batch_size(value, source)
+    hint = _SETTABLE[key]
+    for kind in _kinds(hint):
+        converted = _as(kind, value)
+        if converted is not _WRONG:
+            if key in _AT_LEAST_ONE and isinstance(converted, int) and converted < 1:
+                raise ConfigError(f"{source}: {key} must be at least 1, not {converted}")
+            return converted
+    raise ConfigError(f"{source}: {key} must be {_describe(hint)}, not {value!r}")
+
+
+#: Returned by ``_as`` when the value is not of the kind asked for (None is a valid value).
+_WRONG = object()
+
+
+def _as(kind: object, value: object) -> object:
+    # bool is an int subclass, and TOML keeps them apart: `batch_size = true` is a mistake.
+    if kind is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _WRONG
+    if kind is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _WRONG
+    if kind is str:
+        return value if isinstance(value, str) else _WRONG
+    if get_origin(kind) is tuple and get_args(kind) == (str, ...):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        return _WRONG
+    if kind is type(None):
+        return None if value is None else _WRONG
+    raise TypeError(f"config: no check for settings of type {kind!r}")
+
+
+def _kinds(hint: object) -> tuple[object, ...]:
+    """``int | None`` -> (int, NoneType); any other hint stands alone."""
+    return get_args(hint) if isinstance(hint, UnionType) else (hint,)
+
+
+def _describe(hint: object) -> str:
+    names: dict[object, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return " or ".join(names.get(k, "a list of strings") for k in _kinds(hint) if k is not type(None))
+
+
+def _vlm_batch_size(value: object, source: str) -> str:
+    # The same values --batch-size takes: a positive integer (TOML may write it bare) or "auto".
+    text = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise ConfigError(f'{source}: vlm_batch_size must be a positive integer or "auto", not {value!r}')
+
+
+def _roots(value: object, source: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(r, str) and r for r in value):
-        raise ConfigError(f"{home / CONFIG_FILE}: roots must be a list of folder paths, not {value!r}")
+        raise ConfigError(f"{source}: roots must be a list of folder paths, not {value!r}")
     return tuple(os.path.abspath(os.path.expanduser(r)) for r in value)
 
 
@@ -116,3 +180,9 @@ def _read_file(path: Path) -> dict[str, object]:
             return tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+#: Every setting but ``home`` (which says where config.toml is), with its declared type.
+_SETTABLE: dict[str, object] = {k: v for k, v in get_type_hints(Config).items() if k != "home"}
+#: Counts of things, where 0 would stall or divide by zero rather than mean "none".
+_AT_LEAST_ONE = frozenset({"batch_size", "decode_memory_mb"})

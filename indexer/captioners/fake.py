@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from PIL import Image, ImageStat
 
-from ..captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, Tag
+from ..captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, BaseCaptioner, CaptionResult, Tag
 
 _COLOURS = {
     "red": (200, 40, 40),
@@ -30,10 +30,10 @@ _COLOURS = {
 
 def colour_name(rgb: Sequence[float]) -> str:
     """The nearest of a few named colours."""
-    return min(_COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(_COLOURS[n], rgb)))
+    return min(_COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(_COLOURS[n], rgb, strict=True)))
 
 
-class FakeCaptioner:
+class FakeCaptioner(BaseCaptioner):
     name: ClassVar[str] = "fake"
     tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT})
 
@@ -45,10 +45,6 @@ class FakeCaptioner:
     @property
     def model_id(self) -> str:
         return f"fake-{self._model}"
-
-    @classmethod
-    def available(cls) -> str | None:
-        return None
 
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if task not in self.tasks:

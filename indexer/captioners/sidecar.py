@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from PIL import Image
 
-from ..captioning import TASK_CAPTION, CaptionResult
+from ..captioning import TASK_CAPTION, BaseCaptioner, CaptionResult
 from ..decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, embedded_descriptions
 
 #: Embedded sources, most trusted first: XMP is what current editors
@@ -53,7 +53,7 @@ _PLACEHOLDERS = frozenset(
 )
 
 
-class SidecarCaptioner:
+class SidecarCaptioner(BaseCaptioner):
     name: ClassVar[str] = "sidecar"
     tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION})
 
@@ -66,10 +66,6 @@ class SidecarCaptioner:
     @property
     def model_id(self) -> str:
         return "sidecar-v1"
-
-    @classmethod
-    def available(cls) -> str | None:
-        return None
 
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if task not in self.tasks:

@@ -11,21 +11,56 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
-from ..captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult
+from PIL import Image
+
+from ..captioning import TASK_CAPTION, Answer, Captioner, CaptionerStopped, CaptionResult, Usage, answers_questions
 
 
 class StopAwareCaptioner:
+    """The wrapped captioner, with its declared capabilities forwarded, that stops on request."""
+
     def __init__(self, inner: Captioner, stopping: threading.Event) -> None:
         self._inner = inner
         self._stopping = stopping
 
-    def caption(self, images: Sequence[Any], task: str = TASK_CAPTION) -> list[CaptionResult]:
+    def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if self._stopping.is_set():
             raise CaptionerStopped("the watcher is stopping")
         return self._inner.caption(images, task)
 
-    def __getattr__(self, name: str) -> Any:
-        # name, model_id, tasks, usage, concurrency: whatever the backend has.
-        return getattr(self._inner, name)
+    def ask(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[Answer]:
+        if not answers_questions(self._inner):
+            raise TypeError(f"captioner {self._inner.name} cannot answer questions")
+        return self._inner.ask(images, questions)
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def tasks(self) -> frozenset[str]:
+        return self._inner.tasks
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    @property
+    def can_ask(self) -> bool:
+        return self._inner.can_ask
+
+    @property
+    def metered(self) -> bool:
+        return self._inner.metered
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._inner.max_concurrency
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._inner.usage
+
+    def close(self) -> None:
+        self._inner.close()

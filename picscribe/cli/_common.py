@@ -8,18 +8,18 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from picscribe.indexer import CaptionerUnavailable
+from picscribe.indexer import Captioner, CaptionerUnavailable
 from picscribe.indexer.registry import BadCaptionerSpec
 from picscribe.search import EmbedderUnavailable
 from picscribe.store import SchemaTooNew, StoreError
 
-from ..config import Config
+from ..config import Config, ConfigError, apply_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,12 +91,12 @@ def api_overrides(concurrency: int | None, max_requests: int | None, max_tokens:
     return {"api_concurrency": concurrency, "max_requests": max_requests, "max_tokens": max_tokens}
 
 
-def check_budget_applies(cfg: Config, captioner: object) -> None:
+def check_budget_applies(cfg: Config, captioner: Captioner) -> None:
     """A budget on a captioner that sends no requests is a mistake worth saying, not ignoring."""
-    if (cfg.max_requests or cfg.max_tokens) and not hasattr(captioner, "usage"):
-        name = getattr(captioner, "name", "?")
+    if (cfg.max_requests or cfg.max_tokens) and not captioner.metered:
         raise click.UsageError(
-            f"--max-requests/--max-tokens apply to API captioners (openai, ollama, anthropic, gemini); {name} sends no requests"
+            "--max-requests/--max-tokens apply to API captioners (openai, ollama, anthropic, gemini); "
+            f"{captioner.name} sends no requests"
         )
 
 
@@ -105,7 +105,8 @@ class Context:
     cfg: Config
 
     def with_overrides(self, **values: object) -> Config:
-        return replace(self.cfg, **{k: v for k, v in values.items() if v is not None})
+        """The command's flags on top of the settings; a flag left unset (None) keeps the setting."""
+        return apply_settings(self.cfg, values, source="command line")
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -120,6 +121,8 @@ def library_errors(func: F) -> F:
             return func(*args, **kwargs)
         except BadCaptionerSpec as exc:
             raise click.BadParameter(str(exc), param_hint="--captioner") from exc
+        except ConfigError as exc:
+            raise click.UsageError(printable(exc)) from exc
         except (CaptionerUnavailable, EmbedderUnavailable, StoreError, SchemaTooNew) as exc:
             raise click.ClickException(printable(exc)) from exc
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from picscribe.indexer import answers_questions
 from picscribe.indexer.decode import DecodeError, load
 from picscribe.indexer.scan import FileEntry
 
@@ -40,8 +41,11 @@ def _ask(lib: Library, image: Path, question: str, as_json: bool) -> None:
     choice = lib.choose_captioner()
     say(choice.reason)
     backend = choice.captioner
-    if not callable(getattr(backend, "ask", None)):
-        raise click.UsageError(f"captioner {backend.name} cannot answer questions; use --captioner vlm or offline")
+    if not answers_questions(backend):
+        raise click.UsageError(
+            f"captioner {backend.name} ({backend.model_id}) cannot answer questions; "
+            "use --captioner offline or a chat VLM (vlm:MODEL)"
+        )
     abs_path = str(image.expanduser().absolute())
     try:
         loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=cfg.max_pixels, max_side=cfg.max_side)

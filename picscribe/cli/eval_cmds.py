@@ -14,6 +14,7 @@ from ..evaluation import (
     DatasetError,
     Failure,
     OracleEval,
+    RankStats,
     RetrievalEval,
     load_eval_set,
     run_captions,
@@ -48,8 +49,8 @@ def _rank_header(lead: str) -> str:
     return f"  {lead}{'R@1':>6} {'R@5':>6} {'R@10':>6} {'median rank':>12}"
 
 
-def _rank_cells(d: dict[str, object]) -> str:
-    return f"{d['r_at_1']:6.3f} {d['r_at_5']:6.3f} {d['r_at_10']:6.3f} {d['median_rank']:12g}"
+def _rank_cells(ranks: RankStats) -> str:
+    return f"{ranks.r_at_1:6.3f} {ranks.r_at_5:6.3f} {ranks.r_at_10:6.3f} {ranks.median_rank:12g}"
 
 
 def _print_retrieval(r: RetrievalEval) -> None:
@@ -58,7 +59,7 @@ def _print_retrieval(r: RetrievalEval) -> None:
         f"{r.ranks.queries} reference queries"
     )
     click.echo(_rank_header(""))
-    click.echo("  " + _rank_cells(r.ranks.to_dict()))
+    click.echo("  " + _rank_cells(r.ranks))
 
 
 def _print_oracle(r: OracleEval) -> None:
@@ -70,9 +71,7 @@ def _print_oracle(r: OracleEval) -> None:
     click.echo(_rank_header(f"{'search':<11}{'dense':>6} {'keyword':>7} "))
     for row in r.rows:
         label = _ORACLE_LABELS.get(row.name, row.name)
-        click.echo(
-            f"  {label:<11}{row.weights.dense:6.2f} {row.weights.keyword:7.2f} " + _rank_cells(row.ranks.to_dict())
-        )
+        click.echo(f"  {label:<11}{row.weights.dense:6.2f} {row.weights.keyword:7.2f} " + _rank_cells(row.ranks))
 
 
 def _report_failures(mode: str, failures: list[Failure]) -> None:

@@ -68,7 +68,7 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int 
     guess = [0] * n
     correct = [0] * n
     test_len = ref_len = 0
-    for cand, refs in zip(candidates, references):
+    for cand, refs in zip(candidates, references, strict=True):
         ref_tokens = [tokenize(r) for r in refs]
         max_counts: dict[Ngram, int] = {}
         for tokens in ref_tokens:
@@ -121,7 +121,7 @@ def rouge_l_per_image(candidates: Sequence[str], references: Sequence[Sequence[s
     """
     _check(candidates, references)
     scores = []
-    for cand, refs in zip(candidates, references):
+    for cand, refs in zip(candidates, references, strict=True):
         c = tokenize(cand)
         precisions, recalls = [0.0], [0.0]
         for ref in refs:
@@ -203,12 +203,12 @@ def cider_d_per_image(
         doc_freq.update(set().union(*(c.keys() for c in refs)))
     log_n = math.log(float(len(references))) if references else 0.0
     scores = []
-    for cand, refs in zip(candidates, ref_counts):
+    for cand, refs in zip(candidates, ref_counts, strict=True):
         hyp = _vectorise(_ngrams(tokenize(cand), n), doc_freq, log_n, n)
         total = [0.0] * n
         for counts in refs:
             sim = _similarity(hyp, _vectorise(counts, doc_freq, log_n, n), n, sigma)
-            total = [a + b for a, b in zip(total, sim)]
+            total = [a + b for a, b in zip(total, sim, strict=True)]
         scores.append(sum(total) / n / len(refs) * 10.0)
     return scores
 
@@ -278,7 +278,7 @@ def noun_precision(
     per_caption: list[float] = []
     nouns = correct = without = 0
     hallucinated: list[list[str]] = []
-    for cand, refs, objs in zip(candidates, references, objects):
+    for cand, refs, objs in zip(candidates, references, objects, strict=True):
         ref_tokens = [tokenize(r) for r in refs]
         supported = {name for name, count in (objs or {}).items() if count and name in COCO_CATEGORIES}
         supported |= {m.concept for tokens in ref_tokens for m in object_nouns(tokens)}

@@ -25,6 +25,7 @@ from support.api_servers import (
     token_counts,
 )
 
+from picscribe.indexer.captioners._prompts import prompt_for
 from picscribe.indexer.captioners.api import (
     AnthropicCaptioner,
     APICaptioner,
@@ -34,15 +35,16 @@ from picscribe.indexer.captioners.api import (
     OpenAICaptioner,
 )
 from picscribe.indexer.captioners.api._common import encode_jpeg, host_of
-from picscribe.indexer.captioners.vlm._prompts import prompt_for
 from picscribe.indexer.captioning import (
     TASK_ALT_TEXT,
     TASK_ASK,
     TASK_CAPTION,
     TASK_DETAILED,
     TASK_OCR,
+    CaptionerOptions,
     CaptionerStopped,
     CaptionerUnavailable,
+    CaptionResult,
     PartialBatch,
     Usage,
 )
@@ -266,7 +268,8 @@ def test_one_failing_image_does_not_cost_the_others(api: Setup) -> None:
         api.make(concurrency=1).caption([square("red"), square("green"), square("blue")])
     first, second, third = info.value.results
     assert isinstance(first, APIRequestError) and "image 1 is bad" in str(first)
-    assert [second.text, third.text] == ["A green square.", "A blue square."]  # type: ignore[union-attr]
+    assert isinstance(second, CaptionResult) and isinstance(third, CaptionResult)
+    assert [second.text, third.text] == ["A green square.", "A blue square."]
     assert info.value.stopped is None
     assert len(api.server.requests) == 3
 
@@ -471,7 +474,13 @@ def test_missing_package_is_unavailable_naming_the_extra(name: str, monkeypatch:
 
 
 def test_bad_options_are_value_errors() -> None:
-    for bad in ({"concurrency": 0}, {"max_new_tokens": 0}, {"max_side": 4}, {"max_retries": -1}):
+    bad_options: list[dict[str, Any]] = [
+        {"concurrency": 0},
+        {"max_new_tokens": 0},
+        {"max_side": 4},
+        {"max_retries": -1},
+    ]
+    for bad in bad_options:
         with pytest.raises(ValueError):
             OllamaCaptioner(model="m", **bad)
 
@@ -480,7 +489,9 @@ def test_encoding_flattens_transparency_and_palette() -> None:
     rgba = Image.new("RGBA", (40, 20), (255, 0, 0, 0))
     flat = Image.open(io.BytesIO(encode_jpeg(rgba)))
     assert flat.mode == "RGB" and flat.size == (40, 20)
-    assert flat.getpixel((20, 10))[0] > 240 and flat.getpixel((20, 10))[1] > 240  # white, not black
+    pixel = flat.getpixel((20, 10))
+    assert isinstance(pixel, tuple)
+    assert pixel[0] > 240 and pixel[1] > 240  # white, not black
     grey = Image.open(io.BytesIO(encode_jpeg(Image.new("L", (10, 30), 128), max_side=15)))
     assert grey.mode == "RGB" and grey.size == (5, 15)
 
@@ -499,12 +510,13 @@ def test_registry_builds_backends_from_a_spec(spec: str, model: str, monkeypatch
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    # The options picscribe passes every backend; the VLM-only ones must be dropped, not refused.
-    options = {"batch_size": "auto", "max_new_tokens": 64, "trust_remote_code": False, "concurrency": 2}
+    # The options picscribe hands every backend; an API backend reads its own and ignores the VLM-only ones.
+    options = CaptionerOptions(batch_size="auto", max_new_tokens=64, trust_remote_code=False, concurrency=2)
     backend = registry.create(spec, device="cuda", options=options)
     try:
         assert isinstance(backend, APICaptioner)
-        assert backend.model == model and backend.max_new_tokens == 64 and backend.concurrency == 2
+        assert backend.model == model and backend.max_new_tokens == 64 and backend.max_concurrency == 2
+        assert backend.metered and backend.can_ask and backend.usage == Usage()
         assert backend.model_id.startswith(f"{spec.split(':')[0]}:{model}@")
     finally:
         backend.close()

@@ -85,7 +85,7 @@ def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
         yield fake
 
 
-def _index(run: Run, *args: str) -> tuple[int, dict, str]:
+def _index(run: Run, *args: str | Path) -> tuple[int, dict, str]:
     result = run("index", *args, "--json")
     return result.exit_code, json.loads(result.stdout), result.stderr
 

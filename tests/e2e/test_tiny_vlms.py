@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from support.tiny_vlms import (  # noqa: F401  (tiny_vlm, torch_single_thread are fixtures)
+from support.tiny_vlms import (
     EXTRA_PROCESSOR_PACKAGES,
     FAMILIES,
     HAS_CHAT_TEMPLATE,
     NEEDS_TORCHVISION,
-    tiny_vlm,
-    torch_single_thread,
+    build_tiny_vlm,
 )
 
 pytestmark = [pytest.mark.usefixtures("torch_single_thread"), pytest.mark.models]
@@ -150,6 +149,7 @@ def _inputs_without_processor(family: str, path: Path, images: list[Image.Image]
     image_processor = AutoImageProcessor.from_pretrained(path)
     processor_config = json.loads((path / "processor_config.json").read_text())
     prompt = tokenizer.apply_chat_template(_conversation(), add_generation_prompt=True, tokenize=False)
+    assert isinstance(prompt, str)  # tokenize=False: the prompt as text
     token = IMAGE_TOKEN[family]
     if family in ("qwen2_vl", "qwen2_5_vl"):
         pixels = image_processor(images=images, return_tensors="pt")
@@ -177,7 +177,7 @@ def _inputs_without_processor(family: str, path: Path, images: list[Image.Image]
                     global_image_token="<global-img>",
                 ),
             )
-            for r, c in zip(rows, cols)
+            for r, c in zip(rows, cols, strict=True)
         ]
     else:
         raise AssertionError(family)
@@ -217,8 +217,6 @@ def test_unconditional_captioning(family: str, tiny_vlm) -> None:
 
 
 def test_builds_are_deterministic(tmp_path: Path) -> None:
-    from tiny_vlms import build_tiny_vlm
-
     a = build_tiny_vlm("llava", tmp_path / "a")
     b = build_tiny_vlm("llava", tmp_path / "b")
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
@@ -226,7 +224,5 @@ def test_builds_are_deterministic(tmp_path: Path) -> None:
 
 
 def test_unknown_family(tmp_path: Path) -> None:
-    from tiny_vlms import build_tiny_vlm
-
     with pytest.raises(ValueError, match="unknown family"):
         build_tiny_vlm("gpt-vision-9000", tmp_path)

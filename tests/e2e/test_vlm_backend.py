@@ -83,7 +83,9 @@ FAMILY_PARAMS = [pytest.param(f, id=f) for f in EXPECTED]
 
 
 @pytest.mark.parametrize("family", FAMILY_PARAMS)
-def test_capabilities_and_model_id(family: str, captioners, model_dir) -> None:
+def test_capabilities_and_model_id(
+    family: str, captioners: Callable[[str], TransformersCaptioner], model_dir: Callable[[str], Path]
+) -> None:
     captioner = captioners(family)
     tasks, can_ask, adapter = EXPECTED[family]
     assert isinstance(captioner, Captioner)

@@ -14,13 +14,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import torch
 from support.cli import Run
 from support.paths import SAMPLES
 from support.tiny_vlms import tiny_vlm_dir
 
 pytestmark = [pytest.mark.models, pytest.mark.slow]
-
-torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,7 +129,7 @@ def test_batch_size_flag_reaches_the_vlm(run: Run, photos: Path, qwen: Path, mon
     seen: list[int] = []
     real = _captioner.TransformersCaptioner._run
 
-    def spy(self, task, images, prompts):  # type: ignore[no-untyped-def]
+    def spy(self, task, images, prompts):
         seen.append(self.batch_size)
         return real(self, task, images, prompts)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import Run
+from support.deadline import deadline
 from support.watching import eventually, jpeg_bytes, matches_disk
 
 from picscribe.store import Store
@@ -79,13 +80,12 @@ def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(tmp_path: Pa
             "restarted watcher reports itself",
             timeout=30,
         )
-        refused = subprocess.run(
-            [sys.executable, "-m", "picscribe", "watch", str(library), "--captioner", "fake"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert refused.returncode == 1
+        # A third watcher, started from this process (the lock is the second
+        # process's all the same): a subprocess would only add seconds of imports.
+        # If the refusal broke, that watcher would watch forever: the deadline ends it.
+        with deadline(60):
+            refused = run("watch", str(library), "--captioner", "fake")
+        assert refused.exit_code == 1
         assert f"another watcher (pid {second.pid}) is already watching" in refused.stderr
         status = json.loads(run("status", "--json").stdout)
         assert status["watcher"]["running"] is True and status["watcher"]["roots"] == [str(library)]

@@ -138,7 +138,7 @@ def _truncated_png(folder: Path) -> Path:
 def _latin1_name(folder: Path) -> Path:
     # A name from an old archive, in Latin-1: b"caf\xe9.jpg" is not UTF-8 and
     # cannot be stored as is; it is reported under a printable form.
-    shutil.copy2(EXTRA_A, os.fsencode(folder) + b"/caf\xe9.jpg")
+    shutil.copy2(os.fsencode(EXTRA_A), os.fsencode(folder) + b"/caf\xe9.jpg")
     return folder / "caf\\xe9.jpg"
 
 
@@ -368,7 +368,7 @@ def test_file_deleted_between_scan_and_decode_in_the_cli_summary(
     shutil.copy2(EXTRA_A, victim)
     real_load = pipeline.load
 
-    def load_after_delete(entry, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def load_after_delete(entry, *args, **kwargs):
         if entry.path == str(victim) and victim.exists():
             victim.unlink()
         return real_load(entry, *args, **kwargs)

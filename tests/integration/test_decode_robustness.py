@@ -187,19 +187,22 @@ def test_jpeg_is_judged_by_the_pixels_it_decodes_to(tmp_path: Path) -> None:
         _load(png, max_pixels=1_000_000, max_side=256)
 
 
-def _concurrent_large_decodes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path, model_cache: Path, decode_memory: int
-) -> int:
-    """Index-time decode of eight 1500x1500 PNGs (9 MB of pixels each) by four workers:
-    the most that were inflating at the same moment."""
-    folder = tmp_path / f"large-{decode_memory}"
+def _large_pngs(folder: Path) -> list[FileEntry]:
+    """Eight 1500x1500 PNGs (9 MB of pixels each). Written once for every budget
+    tried on them, and with light compression: the inflated size is what counts."""
     folder.mkdir()
     scene = Image.fromarray(_scene(1500, 1500))
     entries = []
     for i in range(8):
-        path = _save(scene.rotate(i * 45), folder / f"{i}.png", "PNG")
+        path = _save(scene.rotate(i * 45), folder / f"{i}.png", "PNG", compress_level=1)
         entries.append(FileEntry(str(path), path.stat().st_size, path.stat().st_mtime_ns))
+    return entries
 
+
+def _concurrent_large_decodes(
+    entries: list[FileEntry], monkeypatch: pytest.MonkeyPatch, home: Path, model_cache: Path, decode_memory: int
+) -> int:
+    """Index-time decode of the large PNGs by four workers: the most that were inflating at the same moment."""
     in_flight = 0
     most = 0
     lock = threading.Lock()
@@ -219,10 +222,11 @@ def _concurrent_large_decodes(
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     options = IndexOptions(workers=4, batch_size=4, decode_memory=decode_memory)
-    with Store.open(home) as store:
+    # Undone on return: a later call must wrap Pillow's own load, not this one (whose sleep would stack).
+    with monkeypatch.context() as patch, Store.open(home) as store:
+        patch.setattr(ImageFile.ImageFile, "load", counting_load)
         indexer = Indexer(store, FakeCaptioner(), embedder, options)
         results = [outcome for _, outcome in indexer._load_ahead(entries, frozenset())]
     assert all(isinstance(r, Loaded) and r.image is not None for r in results), results
@@ -234,12 +238,13 @@ def test_decode_budget_lets_only_what_fits_inflate_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path, model_cache: Path
 ) -> None:
     one_image = 1500 * 1500 * 4
+    entries = _large_pngs(tmp_path / "large")
     # The hook sees overlap when the budget allows it: four workers, all inflating.
-    assert _concurrent_large_decodes(tmp_path, monkeypatch, home, model_cache, 64 * one_image) > 1
+    assert _concurrent_large_decodes(entries, monkeypatch, home, model_cache, 64 * one_image) > 1
     # Room for one and a half: never two at once.
-    assert _concurrent_large_decodes(tmp_path, monkeypatch, home, model_cache, one_image * 3 // 2) == 1
+    assert _concurrent_large_decodes(entries, monkeypatch, home, model_cache, one_image * 3 // 2) == 1
     # Room for two.
-    assert _concurrent_large_decodes(tmp_path, monkeypatch, home, model_cache, one_image * 2) == 2
+    assert _concurrent_large_decodes(entries, monkeypatch, home, model_cache, one_image * 2) == 2
 
 
 def test_an_image_bigger_than_the_whole_budget_still_decodes_alone(tmp_path: Path) -> None:
@@ -420,7 +425,7 @@ def _files_16bit(tmp_path: Path) -> dict[str, tuple[Path, Image.Image]]:
         "rgb16-png": (png_rgb, rgb),
         "rgb16-tiff": (tif_rgb, rgb),
     }
-    for name, (path, _) in files.items():
+    for path, _ in files.values():
         _read(path)  # each is a file Pillow reads, in the mode it says
     return files
 

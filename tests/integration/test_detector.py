@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -21,10 +22,16 @@ def _open(name: str) -> Image.Image:
         return im.convert("RGB")
 
 
+@functools.cache
+def _graph() -> _detector._Graph:
+    """The network, loaded once for this module (the captioner gets it from PackagedModels)."""
+    return _detector.load()
+
+
 @pytest.fixture(scope="module")
 def sample_detections() -> dict[str, list[_detector.Detection]]:
     names = ["000000252639.jpg", "000000121647.jpg"]
-    return dict(zip(names, _detector.detect([_open(n) for n in names]), strict=True))
+    return dict(zip(names, _detector.detect(_graph(), [_open(n) for n in names]), strict=True))
 
 
 def test_weights_file_is_small_and_self_describing() -> None:
@@ -66,10 +73,10 @@ def test_bus_box_is_in_original_image_coordinates(
 
 @pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (128, 128, 128)])
 def test_a_blank_image_has_no_detections(colour: tuple[int, int, int]) -> None:
-    assert _detector.detect([Image.new("RGB", (640, 480), colour)], min_score=0.3) == [[]]
+    assert _detector.detect(_graph(), [Image.new("RGB", (640, 480), colour)], min_score=0.3) == [[]]
 
 
 def test_empty_input_and_odd_modes() -> None:
-    assert _detector.detect([]) == []
-    out = _detector.detect([Image.new("L", (64, 64)), Image.new("RGBA", (10, 300))])
+    assert _detector.detect(_graph(), []) == []
+    out = _detector.detect(_graph(), [Image.new("L", (64, 64)), Image.new("RGBA", (10, 300))])
     assert out == [[], []]

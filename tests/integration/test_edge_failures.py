@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from support.cli import Run
 from support.deadline import deadline
 from support.paths import REPO, SAMPLES
@@ -115,11 +115,11 @@ def test_disk_full_is_one_clear_line_and_a_rerun_continues(
 
     real_make_engine = db_module.make_engine
 
-    def capped_engine(db_path: Path, **kw: object):  # type: ignore[no-untyped-def]
-        engine = real_make_engine(db_path, **kw)
+    def capped_engine(db_path: Path, *, read_only: bool = False) -> Engine:
+        engine = real_make_engine(db_path, read_only=read_only)
 
         @event.listens_for(engine, "connect")
-        def _cap(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _cap(dbapi_conn, _record) -> None:
             (pages,) = dbapi_conn.execute("PRAGMA page_count").fetchone()
             dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -14,6 +15,14 @@ from PIL import Image
 from support.paths import REPO
 
 from picscribe.indexer.captioners.offline import _faces
+from picscribe.indexer.captioners.offline._models import Lazy
+
+
+@functools.cache
+def _mtcnn() -> _faces.MTCNN:
+    """The cascade, loaded once for this module (the captioner gets it from PackagedModels)."""
+    return _faces.load()
+
 
 pytestmark = pytest.mark.models
 
@@ -39,7 +48,7 @@ def _open(name: str) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def faces() -> dict[str, list[_faces.Face]]:
-    return {name: _faces.detect_faces(_open(name)) for name in [*WITH_FACES, *NO_PEOPLE]}
+    return {name: _faces.detect_faces(_mtcnn(), _open(name)) for name in [*WITH_FACES, *NO_PEOPLE]}
 
 
 def test_weights_match_the_architecture_strictly(tmp_path: Path) -> None:
@@ -66,13 +75,20 @@ def test_weights_match_the_architecture_strictly(tmp_path: Path) -> None:
 
 
 def test_model_loads_once_across_threads() -> None:
+    loads: list[int] = []
+
+    def load() -> _faces.MTCNN:
+        loads.append(1)
+        return _faces.load()
+
+    faces = Lazy(load)
     got: list[_faces.MTCNN] = []
-    threads = [threading.Thread(target=lambda: got.append(_faces._load())) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: got.append(faces.get())) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(got) == 4 and all(m is got[0] for m in got)
+    assert len(got) == 4 and all(m is got[0] for m in got) and len(loads) == 1
 
 
 @pytest.mark.parametrize("name", list(WITH_FACES))
@@ -119,19 +135,19 @@ def test_big_photo_is_downscaled_and_boxes_stay_in_its_coordinates(
     name = "000000442450.jpg"
     small = _open(name)
     big = small.resize((small.width * 2, small.height * 2), Image.Resampling.BICUBIC)
-    found = _faces.detect_faces(big)
+    found = _faces.detect_faces(_mtcnn(), big)
     assert len(found) == len(faces[name])
     for a, b in zip(sorted(f.box for f in found), sorted(f.box for f in faces[name]), strict=True):
         assert np.allclose(a, b, atol=0.02)
 
 
 def test_odd_inputs() -> None:
-    assert _faces.detect_faces(Image.new("RGB", (8, 8))) == []
-    assert _faces.detect_faces(Image.new("RGB", (300, 200), (128, 128, 128))) == []
+    assert _faces.detect_faces(_mtcnn(), Image.new("RGB", (8, 8))) == []
+    assert _faces.detect_faces(_mtcnn(), Image.new("RGB", (300, 200), (128, 128, 128))) == []
     # Any mode is accepted: the onlooker at the left of 000000442450, in greyscale.
     grey = _open("000000442450.jpg").crop((0, 60, 220, 360)).convert("L")
-    assert len(_faces.detect_faces(grey, min_score=0.99)) == 1
-    assert _faces.detect_faces(_open("000000442450.jpg"), min_score=1.01) == []
+    assert len(_faces.detect_faces(_mtcnn(), grey, min_score=0.99)) == 1
+    assert _faces.detect_faces(_mtcnn(), _open("000000442450.jpg"), min_score=1.01) == []
 
 
 def test_crops_match_torch_area_resize_bit_for_bit() -> None:
@@ -161,7 +177,7 @@ def test_crops_match_torch_area_resize_bit_for_bit() -> None:
 
 
 def test_fast_pnet_equals_the_layer_by_layer_original() -> None:
-    pnet = _faces._load().pnet
+    pnet = _mtcnn().pnet
     torch.manual_seed(0)
     x = torch.randn(1, 3, 61, 83).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():

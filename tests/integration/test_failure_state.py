@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.cli import Run, index_json
@@ -40,8 +41,8 @@ def embedder(model_cache: Path) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(cache_dir=model_cache / "models")
 
 
-def _indexer(store: Store, embedder: SentenceTransformerEmbedder, **options: object) -> Indexer:
-    return Indexer(store, FakeCaptioner(), embedder, IndexOptions(**options))  # type: ignore[arg-type]
+def _indexer(store: Store, embedder: SentenceTransformerEmbedder, **options: Any) -> Indexer:
+    return Indexer(store, FakeCaptioner(), embedder, IndexOptions(**options))
 
 
 def _db_rows(home: Path, sql: str, *params: object) -> list[tuple]:
@@ -63,7 +64,7 @@ def _rename_folder_during_first_read(monkeypatch: pytest.MonkeyPatch, src: Path,
     real_load = pipeline.load
     lock = threading.Lock()
 
-    def load(entry, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def load(entry, *args, **kwargs):
         with lock:
             if src.exists():
                 src.rename(dest)
@@ -161,7 +162,7 @@ def test_watched_folder_renamed_while_being_read_converges_with_no_failures(
     renamed = threading.Event()
     real_load = pipeline.load
 
-    def load(entry, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def load(entry, *args, **kwargs):
         # Hold the first reads until the folder has been renamed under them.
         reading.set()
         renamed.wait(timeout=20)

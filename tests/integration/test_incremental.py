@@ -118,7 +118,7 @@ def test_file_with_image_content_but_no_extension_is_indexed(run: Run, photos: P
     assert str(photos / "scan-0001") in _search_paths(run, "picture")
 
 
-def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path, home: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path, home: Path, monkeypatch) -> None:
     index_json(run, str(photos))
     (photos / "new.png").write_bytes((photos / sorted(p.name for p in photos.iterdir())[0]).read_bytes())
     monkeypatch.setenv("PICSCRIBE_EMBEDDER", "some-org/another-model")
@@ -130,7 +130,7 @@ def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path,
 
 def test_moving_a_whole_folder_is_written_in_bounded_transactions(
     photos: Path, home: Path, model_cache: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import picscribe.indexer.pipeline as pipeline
     from picscribe.indexer import FakeCaptioner, Indexer
     from picscribe.search import SentenceTransformerEmbedder
@@ -147,7 +147,7 @@ def test_moving_a_whole_folder_is_written_in_bounded_transactions(
         sizes: list[int] = []
         real_write = store.write_batch
 
-        def spy(images=(), captions=(), failures=(), remove=()):  # type: ignore[no-untyped-def]
+        def spy(images=(), captions=(), failures=(), remove=()):
             sizes.append(len(images) + len(failures))
             return real_write(images=images, captions=captions, failures=failures, remove=remove)
 

@@ -45,6 +45,8 @@ class Recorder:
     def __init__(self, store: Store | None = None) -> None:
         self.store = store
         self.events: list[tuple[object, ...]] = []
+        #: (path, outcome) of each file event, in order.
+        self.files: list[tuple[str, str]] = []
         self.status_when_told: dict[str, str | None] = {}
 
     def on_total(self, total: int) -> None:
@@ -52,16 +54,13 @@ class Recorder:
 
     def on_file(self, path: str, outcome: str) -> None:
         self.events.append(("file", path, outcome))
+        self.files.append((path, outcome))
         if self.store is not None:
             state = self.store.file_states_at([path]).get(path)
             self.status_when_told[path] = state.status if state else None
 
     def on_batch(self, report: IndexReport) -> None:
         self.events.append(("batch", report.captioned, report.reused, report.failed))
-
-    @property
-    def files(self) -> list[tuple[str, str]]:
-        return [(e[1], e[2]) for e in self.events if e[0] == "file"]  # type: ignore[misc]
 
     def outcomes(self) -> Counter[str]:
         return Counter(outcome for _, outcome in self.files)
@@ -272,6 +271,7 @@ def test_cli_index_on_a_pipe_shows_no_bar(run: Run, folder: Path) -> None:
     assert "img/s" not in result.stderr and "\r" not in result.stderr and "%|" not in result.stderr
 
 
+@pytest.mark.slow  # a real pty and a `picscribe` subprocess: its imports alone take seconds
 def test_cli_index_on_a_terminal_shows_the_bar_reaching_its_total(folder: Path, home: Path) -> None:
     """A real pseudo-terminal as the CLI's stderr, in a subprocess of its own."""
     primary, secondary = pty.openpty()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class VectorsAsEmbedder:
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> tuple[Store, dict[int, np.ndarray]]:
+def library(tmp_path: Path) -> Iterator[tuple[Store, dict[int, np.ndarray]]]:
     store, vectors = _library(tmp_path / "lib", 400)
     yield store, vectors
     store.close()
@@ -135,6 +136,7 @@ def test_document_frequency_follows_writes(library: tuple[Store, dict[int, np.nd
         captions=[CaptionRecord("new-lighthouse", "fake", "fake-1", "caption", "a lighthouse", _unit(rng))],
     )
     cid = store.current_caption_id_for_path("/new/l.jpg")
+    assert cid is not None
     with closing(sqlite3.connect(store.home / DB_NAME)) as conn:
         [(expected,)] = conn.execute(
             "SELECT -bm25(search_text) FROM search_text"
@@ -222,10 +224,15 @@ def test_filtered_vector_top_is_the_exact_filtered_top(
 ) -> None:
     store, vectors = library
     embedder = VectorsAsEmbedder()
-    retriever = Retriever(store, embedder, FusionWeights(dense=1.0, keyword=0.0, depth_factor=1, min_depth=10))  # type: ignore[arg-type]
-    listed_calls = []
+    retriever = Retriever(store, embedder, FusionWeights(dense=1.0, keyword=0.0, depth_factor=1, min_depth=10))
+    listed_calls: list[SearchFilters] = []
     real = store.allowed_caption_ids
-    monkeypatch.setattr(store, "allowed_caption_ids", lambda f: listed_calls.append(f) or real(f))
+
+    def listing(f: SearchFilters) -> np.ndarray:
+        listed_calls.append(f)
+        return real(f)
+
+    monkeypatch.setattr(store, "allowed_caption_ids", listing)
     rng = np.random.default_rng(3)
     for _ in range(5):
         embedder.next = _unit(rng)
@@ -251,7 +258,7 @@ def test_a_narrow_filter_still_finds_its_keyword_match(tmp_path: Path) -> None:
         store.write_batch(images=images, captions=captions)
         embedder = VectorsAsEmbedder()
         embedder.next = _unit(rng)
-        retriever = Retriever(store, embedder, FusionWeights(dense=0.0, keyword=1.0, depth_factor=1, min_depth=5))  # type: ignore[arg-type]
+        retriever = Retriever(store, embedder, FusionWeights(dense=0.0, keyword=1.0, depth_factor=1, min_depth=5))
         hits = retriever.search("zebra", limit=3, filters=SearchFilters(folder="/lib/inside"))
         assert hits[0].path == "/lib/inside/299.jpg" and hits[0].keyword == 1.0
 

@@ -96,7 +96,9 @@ def caption_of(path: Path) -> CaptionResult:
 def jpg(tmp_path: Path) -> Path:
     folder = tmp_path / "lib"
     folder.mkdir()
-    return shutil.copy2(sorted(SAMPLES.glob("*.jpg"))[0], folder / "photo.jpg")
+    photo = folder / "photo.jpg"
+    shutil.copy2(sorted(SAMPLES.glob("*.jpg"))[0], photo)
+    return photo
 
 
 # -- the backend contract ----------------------------------------------------

@@ -52,7 +52,7 @@ def _mkfifo(path: Path, made: list[Path]) -> Path:
     return path
 
 
-def _returns_within(seconds: float, fn, *args):  # type: ignore[no-untyped-def]
+def _returns_within(seconds: float, fn, *args):
     out: list[object] = []
     thread = threading.Thread(target=lambda: out.append(fn(*args)), daemon=True)
     thread.start()

@@ -142,7 +142,7 @@ def _garbage(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("damage", [_truncate, _flip_middle, _garbage], ids=["truncated", "flipped", "garbage"])
-def test_damaged_vectors_file_is_repaired(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_vectors_file_is_repaired(tmp_path: Path, damage) -> None:
     home = tmp_path / "idx"
     before = build_library(home)
     path = home / VECTORS_NAME
@@ -265,7 +265,7 @@ WRITER = textwrap.dedent(
 )
 
 
-def _reader(stream, lines: queue.Queue) -> None:  # type: ignore[no-untyped-def]
+def _reader(stream, lines: queue.Queue) -> None:
     for line in stream:
         lines.put((time.monotonic(), line.split()))
     lines.put(None)
@@ -321,7 +321,8 @@ def run_and_kill(
             words = item[1]
             if words[0] == "committed":
                 committed.add(int(words[1]))
-        proc.stdout.close()  # type: ignore[union-attr]
+        if proc.stdout is not None:
+            proc.stdout.close()
     return committed
 
 
@@ -343,9 +344,9 @@ def assert_consistent_after_crash(home: Path, committed: set[int], rows: int) ->
         per_batch[table] = dict(counts)
     present = set(per_batch["images"])
     # All of a batch or none of it, in every table.
-    for table, counts in per_batch.items():
-        assert set(counts) == present, table
-        assert set(counts.values()) <= {rows}, (table, counts)
+    for table, batch_counts in per_batch.items():
+        assert set(batch_counts) == present, table
+        assert set(batch_counts.values()) <= {rows}, (table, batch_counts)
     assert committed <= present
     # Batches are written in order, so what is there is a prefix, and at most
     # one batch more than was reported (committed, killed before it printed).

@@ -137,6 +137,7 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
             captions=[CaptionRecord("h1", "fake", "fake-1", "caption", "a red kayak", vec)],
         )
         caption_id = store.current_caption_id_for_path("/p/a.jpg")
+    assert caption_id is not None
     db = home / DB_NAME
 
     # A release that adds a column: the mechanism, tested before a real migration 2 exists.
@@ -217,6 +218,7 @@ def test_migration_2_adds_objects_and_keeps_the_keyword_index(tmp_path: Path) ->
             ],
         )
         caption_id = store.current_caption_id_for_path("/p/a.jpg")
+    assert caption_id is not None
     db = home / DB_NAME
     _downgrade_to_version_1(db)
     assert "objects" not in {r[0] for r in _sql(db, "SELECT name FROM sqlite_master")}

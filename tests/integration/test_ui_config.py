@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
@@ -12,15 +13,20 @@ from support.plugin_install import install_shout_plugin
 from picscribe.store import Store
 from picscribe.ui import APP_PATH
 
+if TYPE_CHECKING:
+    from support.example_plugin.picscribe_shout import ShoutCaptioner
+
 TIMEOUT = 120
 
 
 @pytest.fixture
-def shout_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type:
+def shout_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> type[ShoutCaptioner]:
     return install_shout_plugin(tmp_path / "site-packages", monkeypatch)
 
 
-def test_config_toml_reaches_the_ui_indexer_and_captioner(shout_plugin: type, home: Path, tmp_path: Path) -> None:
+def test_config_toml_reaches_the_ui_indexer_and_captioner(
+    shout_plugin: type[ShoutCaptioner], home: Path, tmp_path: Path
+) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(12):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from support.cli import Run, index_json
 
+from picscribe.indexer.watch import WatcherState
 from picscribe.search import Retriever, SentenceTransformerEmbedder
 from picscribe.store import Store, StoreError
 from picscribe.ui.editing import save_human_caption
@@ -32,7 +34,7 @@ def library(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def services(run: Run, library: Path, home: Path) -> Services:
+def services(run: Run, library: Path, home: Path) -> Iterator[Services]:
     code, _ = index_json(run, str(library))
     assert code == 0
     svc = Services.open(UiSettings.from_env())
@@ -180,7 +182,9 @@ def test_a_human_caption_is_searched_and_survives_reindexing(
     # Neither a re-run, nor a forced re-caption with another model, replaces it.
     assert run("index", str(library), "--captioner", "fake").exit_code == 0
     assert run("reindex", "--captioner", "fake:v2").exit_code == 0
+    assert isinstance(embedder, SentenceTransformerEmbedder)
     with Store.open(home, create=False) as store:
+        assert store.embedder_name is not None
         retriever = Retriever(store, SentenceTransformerEmbedder(store.embedder_name, cache_dir=embedder._cache_dir))
         detail = store.image_detail(red)
         assert detail is not None and detail.current is not None
@@ -203,8 +207,7 @@ def test_an_empty_caption_or_unknown_path_is_refused(services: Services, library
 
 
 def test_watcher_line_describes_a_running_watcher() -> None:
-    watch = pytest.importorskip("picscribe.indexer.watch", reason="picscribe watch is not in this build")
-    state = watch.WatcherState(
+    state = WatcherState(
         running=True,
         pid=4242,
         roots=("/photos",),

@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from support.cli import Run, index_json
 from support.paths import SAMPLES
 
+from picscribe.cli import main
 from picscribe.indexer import Indexer
 from picscribe.store import Store
 from picscribe.ui import APP_PATH
@@ -21,9 +23,7 @@ from picscribe.ui import APP_PATH
 TIMEOUT = 120
 
 
-@pytest.fixture
-def library(tmp_path: Path) -> Path:
-    root = tmp_path / "library"
+def _four_photos(root: Path) -> Path:
     for folder, name, rgb in [
         ("a", "red.png", (200, 40, 40)),
         ("a", "blue.png", (40, 70, 200)),
@@ -36,8 +36,40 @@ def library(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def library(tmp_path: Path) -> Path:
+    return _four_photos(tmp_path / "library")
+
+
+@pytest.fixture
 def indexed(run: Run, library: Path) -> Path:
     assert index_json(run, str(library))[0] == 0
+    return library
+
+
+@pytest.fixture(scope="module")
+def _shared_index(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> tuple[Path, Path]:
+    """(home, library): the four photos indexed once for every test that only reads them."""
+    base = tmp_path_factory.mktemp("shared-index")
+    home, library = base / "home", _four_photos(base / "library")
+    # Made before any test's own environment: set what isolated_env would.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PICSCRIBE_HOME", str(home))
+        env.setenv("PICSCRIBE_CACHE", str(model_cache))
+        env.setenv("HF_HUB_OFFLINE", "1")
+        env.setenv("TRANSFORMERS_OFFLINE", "1")
+        for var in ("PICSCRIBE_CAPTIONER", "PICSCRIBE_VLM", "PICSCRIBE_DEVICE", "PICSCRIBE_EMBEDDER"):
+            env.delenv(var, raising=False)
+        result = CliRunner().invoke(main, ["index", str(library), "--captioner", "fake"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return home, library
+
+
+@pytest.fixture
+def indexed_read_only(_shared_index: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared index and its photos. Only for a test that changes neither (no edits,
+    no indexing, no new files): the next test that reads them expects them as they were."""
+    home, library = _shared_index
+    monkeypatch.setenv("PICSCRIBE_HOME", str(home))
     return library
 
 
@@ -71,7 +103,7 @@ def test_no_index_says_how_to_make_one(home: Path) -> None:
     assert not at.get("image")
 
 
-def test_search_shows_a_grid_with_captions_scores_count_and_time(indexed: Path) -> None:
+def test_search_shows_a_grid_with_captions_scores_count_and_time(indexed_read_only: Path) -> None:
     at = _app()
     _no_errors(at)
     assert "4 photos indexed" in at.caption[0].value
@@ -124,7 +156,7 @@ def test_thumbnails_are_cached_on_disk_not_redecoded(
     assert opened == []
 
 
-def test_no_results_state(indexed: Path) -> None:
+def test_no_results_state(indexed_read_only: Path) -> None:
     at = _app()
     at.checkbox(key="f_text").check().run()
     _search(at, "mostly red")
@@ -160,8 +192,8 @@ def test_date_filter(run: Run, library: Path) -> None:
     assert _shown(_search(at, "picture")) == ["red.png"]
 
 
-def test_detail_page_shows_captions_alt_text_tags_and_finds_similar(indexed: Path) -> None:
-    red = str(indexed / "a" / "red.png")
+def test_detail_page_shows_captions_alt_text_tags_and_finds_similar(indexed_read_only: Path) -> None:
+    red = str(indexed_read_only / "a" / "red.png")
     at = _app(image=red)
     _no_errors(at)
     assert at.title[0].value == "red\\.png"
@@ -179,8 +211,8 @@ def test_detail_page_shows_captions_alt_text_tags_and_finds_similar(indexed: Pat
 
 
 @pytest.mark.parametrize("crafted", ["{root}/a/../b/green.png", "/etc/passwd", "a/red.png", "{root}/a/nope.png"])
-def test_detail_page_refuses_crafted_paths(indexed: Path, crafted: str) -> None:
-    at = _app(image=crafted.format(root=indexed))
+def test_detail_page_refuses_crafted_paths(indexed_read_only: Path, crafted: str) -> None:
+    at = _app(image=crafted.format(root=indexed_read_only))
     _no_errors(at)
     assert at.error[0].value == "This image is not in the index."
     assert not at.get("image")
@@ -379,7 +411,9 @@ def test_status_index_button_indexes_inside_a_config_root(
         assert str(configured / "outside" / "teal.png") in store.ok_paths()
 
 
-def test_status_captioner_is_a_choice_of_configured_names(indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_captioner_is_a_choice_of_configured_names(
+    indexed_read_only: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PICSCRIBE_CAPTIONER", "offline")
     at = _app(view="status")
     choice = at.selectbox(key="index-captioner")
@@ -427,7 +461,7 @@ def test_ui_command_binds_to_localhost_without_usage_stats() -> None:
     from picscribe.cli.ui_cmds import streamlit_command
 
     cmd = streamlit_command("127.0.0.1", 8123)
-    flags = dict(zip(cmd[5::2], cmd[6::2]))
+    flags = dict(zip(cmd[5::2], cmd[6::2], strict=True))  # every flag has its value
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP_PATH)
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8123"
     assert flags["--browser.gatherUsageStats"] == "false" and flags["--server.headless"] == "true"

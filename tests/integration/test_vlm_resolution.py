@@ -18,7 +18,7 @@ from support.tiny_vlms import tiny_vlm_dir
 from picscribe.indexer import registry
 from picscribe.indexer.captioners.vlm import DEFAULT_CPU_MODEL, TransformersCaptioner, UnsupportedModel, _loading
 from picscribe.indexer.captioners.vlm._families import InternVLChatRemoteAdapter, Loaded, adapter_for
-from picscribe.indexer.captioning import CaptionerUnavailable
+from picscribe.indexer.captioning import CaptionerOptions, CaptionerUnavailable
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -238,7 +238,8 @@ def test_registry_auto_falls_back_to_offline(hub_cache: Path) -> None:
 
 
 def test_registry_creates_the_vlm_from_a_spec(florence_dir: Path) -> None:
-    captioner = registry.create(f"vlm:{florence_dir}", device="cpu", options={"batch_size": "2", "max_new_tokens": 3})
+    options = CaptionerOptions(batch_size="2", max_new_tokens=3, concurrency=4, timeout=9.0)
+    captioner = registry.create(f"vlm:{florence_dir}", device="cpu", options=options)
     assert isinstance(captioner, TransformersCaptioner)
     assert captioner.family == "florence2"
-    assert captioner.batch_size == 2  # options reach a backend whose constructor takes them
+    assert captioner.batch_size == 2  # the VLM reads its options; the API-only ones mean nothing to it

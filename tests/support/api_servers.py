@@ -43,7 +43,7 @@ class Received:
     images: list[bytes]
 
     def decoded(self) -> list[Image.Image]:
-        out = []
+        out: list[Image.Image] = []
         for data in self.images:
             image = Image.open(io.BytesIO(data))
             image.load()
@@ -53,7 +53,9 @@ class Received:
 
 def colour_name(image: Image.Image) -> str:
     """The dominant primary of the image's centre pixel: how replies tell the images of a batch apart."""
-    r, g, b = image.convert("RGB").getpixel((image.width // 2, image.height // 2))[:3]
+    pixel = image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+    assert isinstance(pixel, tuple), "an RGB image's pixel is a tuple of bands"
+    r, g, b = pixel[:3]
     return max((r, "red"), (g, "green"), (b, "blue"))[1]
 
 
@@ -168,7 +170,8 @@ def _error_openai(status: int, message: str) -> dict[str, Any]:
 
 
 def _parse_ollama(body: dict[str, Any]) -> tuple[str, list[bytes]]:
-    texts, images = [], []
+    texts: list[str] = []
+    images: list[bytes] = []
     for message in body["messages"]:
         texts.append(message.get("content", ""))
         images.extend(_b64(image) for image in message.get("images") or [])

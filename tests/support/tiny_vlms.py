@@ -160,7 +160,8 @@ def _qwen2_tokenizer(extra_special: list[str]):
     tok = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
-        unk_token=None,
+        # transformers types unk_token as str, yet passes None itself (Qwen2Tokenizer.__init__): Qwen has none.
+        unk_token=None,  # type: ignore[arg-type]
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
         errors="replace",

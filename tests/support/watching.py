@@ -110,6 +110,9 @@ def library(tmp_path: Path) -> Path:
 def start_watcher(home: Path, model_cache: Path, library: Path) -> Iterator[StartWatcher]:
     started: list[tuple[Running, Store]] = []
     embedder = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
+    # Load the model now (once per session): its first load, 20 s and more on a
+    # busy machine, is not what any test's deadline is there to measure.
+    assert embedder.dim > 0
 
     def start(**options: object) -> Running:
         store = Store.open(home)

@@ -8,20 +8,39 @@ import pytest
 from PIL import Image
 
 from picscribe.evaluation import CaptionMemo
-from picscribe.indexer import TASK_CAPTION, TASK_OCR, CaptionerStopped, CaptionResult, PartialBatch
+from picscribe.indexer import (
+    TASK_CAPTION,
+    TASK_OCR,
+    BaseCaptioner,
+    Captioner,
+    CaptionerStopped,
+    CaptionResult,
+    PartialBatch,
+    Usage,
+    answers_questions,
+)
 
 
-class CountingCaptioner:
+class CountingCaptioner(BaseCaptioner):
     """Names each image by its colour; refuses blue ones; stops after ``stop_after`` images."""
 
     name = "counting"
     tasks = frozenset({TASK_CAPTION, TASK_OCR})
     model_id = "counting-v1"
+    metered = True
+    max_concurrency = 3
 
     def __init__(self, stop_after: int = 1000) -> None:
         self.asked: list[tuple[str, str]] = []
         self.stop_after = stop_after
-        self.concurrency = 3
+        self.closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(requests=len(self.asked))
+
+    def close(self) -> None:
+        self.closed = True
 
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         results: list[CaptionResult | Exception] = []
@@ -34,11 +53,14 @@ class CountingCaptioner:
             results.append(ValueError("rejected") if colour == "blue" else CaptionResult(f"{task}: {colour}"))
         if any(isinstance(r, Exception) for r in results):
             raise PartialBatch(results)
-        return results  # type: ignore[return-value]
+        return [r for r in results if isinstance(r, CaptionResult)]  # all of them: no exception was raised
 
 
 def _colour(image: Image.Image) -> str:
-    return {(255, 0, 0): "red", (0, 255, 0): "green", (0, 0, 255): "blue"}[image.getpixel((0, 0))]
+    pixel = image.getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    names: dict[tuple[int, ...], str] = {(255, 0, 0): "red", (0, 255, 0): "green", (0, 0, 255): "blue"}
+    return names[pixel]
 
 
 def _image(colour: str) -> Image.Image:
@@ -48,7 +70,10 @@ def _image(colour: str) -> Image.Image:
 def test_each_image_and_task_is_asked_once_and_failures_are_remembered() -> None:
     inner = CountingCaptioner()
     memo = CaptionMemo(inner)
-    assert (memo.name, memo.model_id, memo.tasks, memo.concurrency) == ("counting", "counting-v1", inner.tasks, 3)
+    assert (memo.name, memo.model_id, memo.tasks) == ("counting", "counting-v1", inner.tasks)
+    # The declared capabilities are the wrapped captioner's, forwarded one by one.
+    assert (memo.max_concurrency, memo.metered, memo.can_ask) == (3, True, False)
+    assert isinstance(memo, Captioner) and not answers_questions(memo)
 
     with pytest.raises(PartialBatch) as first:
         memo.caption([_image("red"), _image("blue"), _image("red")])
@@ -62,6 +87,9 @@ def test_each_image_and_task_is_asked_once_and_failures_are_remembered() -> None
         memo.caption([_image("blue")])  # a rejected image alone fails as itself, unasked
     assert [r.text for r in memo.caption([_image("red")], TASK_OCR)] == ["ocr: red"]
     assert inner.asked == [("red", "caption"), ("blue", "caption"), ("green", "caption"), ("red", "ocr")]
+    assert memo.usage == Usage(requests=4)
+    memo.close()
+    assert inner.closed
 
 
 def test_an_image_not_sent_because_the_captioner_stopped_is_asked_for_later() -> None:

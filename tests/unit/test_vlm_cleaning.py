@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from picscribe.indexer.captioners.vlm._cleaning import (
+from picscribe.indexer.captioners._cleaning import (
     MAX_ALT_TEXT_CHARS,
     clean_output,
     drop_incomplete_tail,
     strip_markdown,
     trim_alt_text,
 )
-from picscribe.indexer.captioners.vlm._prompts import FLORENCE2, INSTRUCTIONS, TASK_ASK, prompt_for, supported_tasks
+from picscribe.indexer.captioners._prompts import FLORENCE2, INSTRUCTIONS, TASK_ASK, prompt_for, supported_tasks
 
 CAPTION_CASES = [
     # Qwen2-VL, asked for a caption

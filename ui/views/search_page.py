@@ -98,7 +98,8 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
     with st.container(key="results-grid"):
         for start in range(0, view.count, columns):
             row = st.columns(columns)
-            for offset, (col, card) in enumerate(zip(row, view.cards[start : start + columns])):
+            # Not strict: the last row may hold fewer cards than it has columns.
+            for offset, (col, card) in enumerate(zip(row, view.cards[start : start + columns], strict=False)):
                 with col.container(border=True):
                     if card.thumbnail:
                         st.image(card.thumbnail, width="stretch", alt=f"{card.name}: {card.caption}")

@@ -17,8 +17,9 @@ Options (constructor keywords): ``max_new_tokens``, ``concurrency``
 (requests in flight per batch, default 4), ``max_side`` (longest image side
 sent, default 1024), ``timeout``, ``max_retries``, ``retry_delay``,
 ``base_url``, ``api_key``, ``max_requests`` and ``max_tokens`` (budgets),
-``max_consecutive_failures``. The prompts and output cleaning are the local
-``vlm`` backend's.
+``max_consecutive_failures``; from config.toml they arrive as
+``CaptionerOptions``. The prompts and output cleaning are shared with the
+local ``vlm`` backend (``captioners._prompts``, ``captioners._cleaning``).
 
 A request that fails after the retries is that image's failure
 (``APIRequestError`` with the provider's message); the others in the batch

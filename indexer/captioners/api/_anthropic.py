@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ...captioning import CaptionerUnavailable
 from ._common import APICaptioner, APIRequestError, Reply, b64, env, host_of, provider_message
@@ -23,7 +23,7 @@ class AnthropicCaptioner(APICaptioner):
         key = api_key or env("ANTHROPIC_API_KEY")
         if not key:
             raise CaptionerUnavailable("the anthropic captioner needs an API key: set ANTHROPIC_API_KEY")
-        self._client: Any = self._lib.Anthropic(
+        self._client = self._lib.Anthropic(
             api_key=key, base_url=url, timeout=self.timeout, max_retries=self.max_retries
         )
         return url

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -32,13 +32,15 @@ from ...captioning import (
     TASK_DETAILED,
     TASK_OCR,
     Answer,
+    BaseCaptioner,
+    CaptionerOptions,
     CaptionerUnavailable,
     CaptionResult,
     PartialBatch,
     Usage,
 )
-from ..vlm._cleaning import clean_output
-from ..vlm._prompts import prompt_for
+from .._cleaning import clean_output
+from .._prompts import prompt_for
 from ._meter import DEFAULT_MAX_CONSECUTIVE_FAILURES, Meter
 
 #: Prompts are the chat instructions the local VLM backend uses.
@@ -195,7 +197,7 @@ def run_all(jobs: Sequence[Callable[[], T]], workers: int) -> list[T | Exception
         return list(pool.map(guarded, jobs))
 
 
-class APICaptioner:
+class APICaptioner(BaseCaptioner):
     """Base of the API backends: one request per image, ``concurrency`` at a time."""
 
     name: ClassVar[str]
@@ -204,6 +206,8 @@ class APICaptioner:
     module: ClassVar[str]
     package: ClassVar[str]
     default_model: ClassVar[str]
+    #: The provider's client, built by ``_connect``.
+    _client: Any
 
     def __init__(
         self,
@@ -257,11 +261,30 @@ class APICaptioner:
         raise NotImplementedError
 
     def close(self) -> None:
-        client: Any = getattr(self, "_client", None)
-        if client is not None and hasattr(client, "close"):
-            client.close()
+        """Close the client's connection pool (every provider's client library has ``close``)."""
+        self._client.close()
 
-    # --- registry ------------------------------------------------------
+    # --- capabilities --------------------------------------------------
+    can_ask = True
+    #: Every image costs a request and tokens; ``usage`` counts them and budgets stop the run.
+    metered = True
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.concurrency
+
+    @classmethod
+    def from_options(cls, *, device: str, model: str | None, options: CaptionerOptions) -> Self:
+        return cls(
+            device=device,
+            model=model,
+            max_new_tokens=options.max_new_tokens,
+            concurrency=DEFAULT_CONCURRENCY if options.concurrency is None else options.concurrency,
+            timeout=DEFAULT_TIMEOUT if options.timeout is None else options.timeout,
+            max_requests=options.max_requests,
+            max_tokens=options.max_tokens,
+        )
+
     @classmethod
     def available(cls) -> str | None:
         if missing(cls.module):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ...captioning import CaptionerUnavailable
 from ._common import APICaptioner, APIRequestError, Reply, env, host_of
@@ -36,7 +36,7 @@ class GeminiCaptioner(APICaptioner):
             base_url=url if url != GEMINI_URL else None, timeout=int(self.timeout * 1000), retry_options=retry
         )
         # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI in the environment must not redirect the key elsewhere.
-        self._client: Any = self._lib.Client(vertexai=False, api_key=key, http_options=options)
+        self._client = self._lib.Client(vertexai=False, api_key=key, http_options=options)
         return url
 
     def _complete(self, jpeg: bytes, prompt: str, max_tokens: int) -> Reply:

@@ -62,7 +62,10 @@ class Meter:
         with self._lock:
             if self._stopped is None:
                 if self.max_requests is not None and self._requests >= self.max_requests:
-                    self._stopped = f"{self.backend}: request budget spent ({self._requests} sent; --max-requests {self.max_requests})"
+                    self._stopped = (
+                        f"{self.backend}: request budget spent "
+                        f"({self._requests} sent; --max-requests {self.max_requests})"
+                    )
                 elif self.max_tokens is not None and self._input + self._output >= self.max_tokens:
                     self._stopped = (
                         f"{self.backend}: token budget spent ({self._input + self._output} used; "

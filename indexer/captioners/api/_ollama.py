@@ -23,7 +23,7 @@ class OllamaCaptioner(APICaptioner):
         if "://" not in url:
             url = f"http://{url}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        self._client: Any = self._lib.Client(host=url, timeout=self.timeout, headers=headers)
+        self._client = self._lib.Client(host=url, timeout=self.timeout, headers=headers)
         return url
 
     def _retryable(self, exc: Exception) -> bool:

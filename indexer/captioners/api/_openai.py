@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ...captioning import CaptionerUnavailable
 from ._common import APICaptioner, APIRequestError, Reply, b64, env, host_of, provider_message
@@ -33,9 +33,7 @@ class OpenAICaptioner(APICaptioner):
         # OpenAI's own API deprecated max_tokens (reasoning models reject it);
         # compatible servers do not all know its replacement yet.
         self._limit_param = "max_completion_tokens" if official else "max_tokens"
-        self._client: Any = self._lib.OpenAI(
-            api_key=key, base_url=url, timeout=self.timeout, max_retries=self.max_retries
-        )
+        self._client = self._lib.OpenAI(api_key=key, base_url=url, timeout=self.timeout, max_retries=self.max_retries)
         return url
 
     def _complete(self, jpeg: bytes, prompt: str, max_tokens: int) -> Reply:

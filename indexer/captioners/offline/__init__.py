@@ -1,5 +1,9 @@
-"""Offline captioner: EfficientNet-Lite0 ImageNet labels + RapidOCR, CPU only, no downloads."""
+"""Offline captioner: CenterNet objects, MTCNN faces, EfficientNet-Lite0 labels, RapidOCR or Tesseract text; CPU only.
+
+``OfflineCaptioner(models=...)`` takes any ``OfflineModels``; ``PackagedModels`` is the real one.
+"""
 
 from ._captioner import OfflineCaptioner
+from ._models import OfflineModels, PackagedModels
 
-__all__ = ["OfflineCaptioner"]
+__all__ = ["OfflineCaptioner", "OfflineModels", "PackagedModels"]

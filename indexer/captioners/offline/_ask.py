@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ...captioning import Answer, CaptionResult
-from ._captioner import _plural
+from ._wording import plural
 
 NEEDS_VLM = (
     "The offline captioner can only answer questions about visible text, which objects it detects and how many, "
@@ -122,7 +122,7 @@ def answer(question: str, findings: CaptionResult, detectable: set[str]) -> Answ
         thing = _thing(m.group(1), detectable)
         if thing is not None:
             n = counts.get(thing, 0)
-            noun = thing if n == 1 else _plural(thing)
+            noun = thing if n == 1 else plural(thing)
             if n == 0:
                 return Answer(f"The detector found no {noun} (small or hidden ones can be missed).", True, "detector")
             return Answer(f"The detector counts {n} {noun}.", True, "detector")
@@ -142,7 +142,8 @@ def answer(question: str, findings: CaptionResult, detectable: set[str]) -> Answ
         return Answer("The evidence does not say whether it was taken indoors or outdoors.", True, "scene")
 
     if _COLOUR_Q.search(q):
-        colours = [c["name"] for c in findings.extra.get("colours", [])]  # type: ignore[union-attr]
+        found = findings.extra.get("colours")
+        colours = [str(c["name"]) for c in found if isinstance(c, dict)] if isinstance(found, list) else []
         if colours:
             return Answer(f"The main colours are {', '.join(colours)}.", True, "colours")
 

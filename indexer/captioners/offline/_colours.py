@@ -73,8 +73,9 @@ def dominant_colours(image: Image.Image) -> list[Colour]:
     total = sum(n for n, _ in counts) or 1
     shares: dict[str, float] = {}
     for n, index in counts:
-        rgb = tuple(palette[index * 3 : index * 3 + 3])
-        name = colour_name(rgb)  # type: ignore[arg-type]
+        assert isinstance(index, int)  # a palette image's pixels are palette indices
+        r, g, b = palette[index * 3 : index * 3 + 3]
+        name = colour_name((r, g, b))
         shares[name] = shares.get(name, 0.0) + n / total
     ranked = sorted(shares.items(), key=lambda kv: -kv[1])
     return [Colour(name, round(share, 3)) for name, share in ranked if share >= MIN_SHARE][:MAX_COLOURS]

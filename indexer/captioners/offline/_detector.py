@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,104 +26,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ._findings import COCO_LABELS, Detection
+
 WEIGHTS = Path(__file__).with_name("centernet_coco.npz")
 INPUT_SIZE = 512
 STRIDE = 4
 TOP_K = 100
 NMS_IOU = 0.5
-
-# The model's 80 outputs are the standard COCO-80 categories in id order (0-based).
-COCO_LABELS: tuple[str, ...] = (
-    "person",
-    "bicycle",
-    "car",
-    "motorcycle",
-    "airplane",
-    "bus",
-    "train",
-    "truck",
-    "boat",
-    "traffic light",
-    "fire hydrant",
-    "stop sign",
-    "parking meter",
-    "bench",
-    "bird",
-    "cat",
-    "dog",
-    "horse",
-    "sheep",
-    "cow",
-    "elephant",
-    "bear",
-    "zebra",
-    "giraffe",
-    "backpack",
-    "umbrella",
-    "handbag",
-    "tie",
-    "suitcase",
-    "frisbee",
-    "skis",
-    "snowboard",
-    "sports ball",
-    "kite",
-    "baseball bat",
-    "baseball glove",
-    "skateboard",
-    "surfboard",
-    "tennis racket",
-    "bottle",
-    "wine glass",
-    "cup",
-    "fork",
-    "knife",
-    "spoon",
-    "bowl",
-    "banana",
-    "apple",
-    "sandwich",
-    "orange",
-    "broccoli",
-    "carrot",
-    "hot dog",
-    "pizza",
-    "donut",
-    "cake",
-    "chair",
-    "couch",
-    "potted plant",
-    "bed",
-    "dining table",
-    "toilet",
-    "tv",
-    "laptop",
-    "mouse",
-    "remote",
-    "keyboard",
-    "cell phone",
-    "microwave",
-    "oven",
-    "toaster",
-    "sink",
-    "refrigerator",
-    "book",
-    "clock",
-    "vase",
-    "scissors",
-    "teddy bear",
-    "hair drier",
-    "toothbrush",
-)
-assert len(COCO_LABELS) == 80
-
-
-@dataclass(frozen=True)
-class Detection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the original image
-
 
 # --------------------------------------------------------------------------- graph interpreter
 
@@ -253,7 +160,13 @@ class _Graph:
             return conv
 
         if kind in ("Add", "AddV2", "Mul", "Sub"):
-            fn = {"Add": torch.add, "AddV2": torch.add, "Mul": torch.mul, "Sub": torch.sub}[kind]
+            binary_ops: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+                "Add": torch.add,
+                "AddV2": torch.add,
+                "Mul": torch.mul,
+                "Sub": torch.sub,
+            }
+            fn = binary_ops[kind]
             a_c = _nchw_const(const(0)) if is_const(0) else None
             b_c = _nchw_const(const(1)) if is_const(1) else None
 
@@ -265,7 +178,13 @@ class _Graph:
             return binary
 
         if kind in ("Relu", "Relu6", "Sigmoid", "Identity"):
-            fn1 = {"Relu": F.relu, "Relu6": F.relu6, "Sigmoid": torch.sigmoid, "Identity": lambda t: t}[kind]
+            unary_ops: dict[str, Callable[[Tensor], Tensor]] = {
+                "Relu": F.relu,
+                "Relu6": F.relu6,
+                "Sigmoid": torch.sigmoid,
+                "Identity": lambda t: t,
+            }
+            fn1 = unary_ops[kind]
             return lambda env: fn1(arg(env, 0))
 
         if kind == "Mean":
@@ -295,16 +214,10 @@ class _Graph:
 
 # --------------------------------------------------------------------------- public API
 
-_lock = threading.Lock()
-_graph: _Graph | None = None
 
-
-def _load() -> _Graph:
-    global _graph
-    with _lock:
-        if _graph is None:
-            _graph = _Graph(WEIGHTS)
-        return _graph
+def load(path: Path = WEIGHTS) -> _Graph:
+    """The detector network, ready to run (``PackagedModels`` loads it once per process)."""
+    return _Graph(path)
 
 
 def _prepare(img: Image.Image) -> tuple[Tensor, tuple[float, float, float, float]]:
@@ -375,11 +288,10 @@ def _decode(heat: Tensor, wh: Tensor, min_score: float, geom: tuple[float, float
 
 
 @torch.inference_mode()
-def detect(images: Sequence[Image.Image], min_score: float = 0.3) -> list[list[Detection]]:
-    """Detect COCO-80 objects; one list of detections (highest score first) per image."""
+def detect(graph: _Graph, images: Sequence[Image.Image], min_score: float = 0.3) -> list[list[Detection]]:
+    """Detect COCO-80 objects with ``graph`` (from ``load``); one list of detections (highest score first) per image."""
     if not images:
         return []
-    graph = _load()
     results: list[list[Detection]] = []
     for img in images:  # one at a time: batching does not help on CPU and costs memory
         x, geom = _prepare(img)

@@ -31,8 +31,6 @@ returned as fractions of the photo's width and height.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+from ._findings import Face
 
 WEIGHTS = Path(__file__).with_name("mtcnn_faces.npz")
 
@@ -75,14 +75,13 @@ _NORM_MEAN = 127.5
 _NORM_SCALE = 0.0078125  # 1 / 128
 
 
-@dataclass(frozen=True)
-class Face:
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the original image
-    score: float  # O-net face probability, 0..1
-
-
 # --------------------------------------------------------------------------- networks
 # Layer names match facenet-pytorch's modules, so the state dicts load with strict=True.
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    assert conv.bias is not None  # every convolution here is built with a bias
+    return conv.bias
 
 
 class PNet(nn.Module):
@@ -113,13 +112,13 @@ class PNet(nn.Module):
             w1 = torch.zeros(16, 3, 3, 3)
             w1[:10] = self.conv1.weight
             b1 = torch.zeros(16)
-            b1[:10] = self.conv1.bias
+            b1[:10] = _bias(self.conv1)
             a1 = torch.zeros(16)
             a1[:10] = self.prelu1.weight
             w2 = torch.zeros(16, 16, 3, 3)
             w2[:, :10] = self.conv2.weight
             cls_w = self.conv4_1.weight.reshape(2, 32)
-            cls_b = self.conv4_1.bias
+            cls_b = _bias(self.conv4_1)
             cl = torch.channels_last
             self._packed = (
                 w1.contiguous(memory_format=cl),
@@ -129,7 +128,7 @@ class PNet(nn.Module):
                 (cls_w[1] - cls_w[0]).contiguous(),
                 cls_b[1] - cls_b[0],  # logit difference
                 self.conv4_2.weight.reshape(4, 32).T.contiguous(),
-                self.conv4_2.bias,
+                _bias(self.conv4_2),
             )
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -240,22 +239,16 @@ def _build(path: Path) -> MTCNN:
     with np.load(path, allow_pickle=False) as z:
         state = {k: torch.from_numpy(z[k].astype(np.float32)) for k in z.files if k != "meta"}
     model.load_state_dict(state, strict=True)  # raises on any missing, extra or misshapen key
-    model = model.to(memory_format=torch.channels_last).eval()
+    # torch's stubs leave out Module.to(memory_format=...), which torch accepts.
+    model = model.to(memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
     model.pnet.pack()
     return model
 
 
-_lock = threading.Lock()
-_model: MTCNN | None = None
-
-
-def _load() -> MTCNN:
-    global _model
-    with _lock:
-        if _model is None:
-            with torch.inference_mode(False):  # plain tensors, even if the first call is inside
-                _model = _build(WEIGHTS)
-        return _model
+def load(path: Path = WEIGHTS) -> MTCNN:
+    """The face cascade, ready to run (``PackagedModels`` loads it once per process)."""
+    with torch.inference_mode(False):  # plain tensors, even if the first call is inside
+        return _build(path)
 
 
 # --------------------------------------------------------------------------- box helpers
@@ -522,19 +515,19 @@ def min_face_px(width: int, height: int) -> float:
 
 
 @torch.inference_mode()
-def detect_faces(image: Image.Image, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
+def detect_faces(model: MTCNN, image: Image.Image, min_score: float = DEFAULT_MIN_SCORE) -> list[Face]:
     """Find faces in a photo (any PIL mode): best score first, each box as (x1, y1, x2, y2)
     fractions of the image's width and height.
 
     Faces smaller than ``MIN_FACE_FRACTION`` (3%) of the shorter side are not looked
     for. ``min_score`` is the O-net probability a face must reach; the cascade itself
     lets through anything above 0.7, so lower values than that change nothing.
-    Thread-safe; the weights are loaded on first use."""
+    Thread-safe; ``model`` comes from ``load``."""
     img = _working_image(image)
     w, h = img.size
     if min(w, h) < 12:
         return []
-    boxes = _detect_pixels(_load(), np.asarray(img), min_face_px(w, h))
+    boxes = _detect_pixels(model, np.asarray(img), min_face_px(w, h))
     faces: list[Face] = []
     for x1, y1, x2, y2, score in boxes.tolist():
         if score < min_score:

@@ -19,11 +19,6 @@ MIN_LINE_SCORE = 0.6
 # RapidOCR creates these loggers with their own stderr handlers at DEBUG level.
 _RAPIDOCR_LOGGERS = ("RapidOCR", "OrtInferSession")
 
-_engine: RapidOCR | None = None
-# Guards loading, and inference too: RapidOCR keeps per-call settings on the
-# instance, and onnxruntime already spreads one image over all cores.
-_lock = threading.Lock()
-
 
 def _quiet_rapidocr() -> None:
     """Route RapidOCR's chatter into our logging setup instead of its own stderr handlers."""
@@ -34,20 +29,47 @@ def _quiet_rapidocr() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def _get_engine() -> RapidOCR:
-    global _engine
-    if _engine is None:
-        from rapidocr_onnxruntime import RapidOCR  # imported late: onnxruntime is slow to import
+class Reader:
+    """One RapidOCR engine, loaded on first use.
 
-        _engine = RapidOCR()
-        _quiet_rapidocr()
-    return _engine
+    The lock guards loading, and inference too: RapidOCR keeps per-call
+    settings on the instance, and onnxruntime already spreads one image over
+    all cores.
+    """
 
+    def __init__(self) -> None:
+        self._engine: RapidOCR | None = None
+        self._lock = threading.Lock()
 
-def load() -> None:
-    """Load the OCR models now rather than on the first image."""
-    with _lock:
-        _get_engine()
+    def _get_engine(self) -> RapidOCR:
+        if self._engine is None:
+            from rapidocr_onnxruntime import RapidOCR  # imported late: onnxruntime is slow to import
+
+            self._engine = RapidOCR()
+            _quiet_rapidocr()
+        return self._engine
+
+    def load(self) -> None:
+        """Load the OCR models now rather than on the first image."""
+        with self._lock:
+            self._get_engine()
+
+    def read_text(self, image: Image.Image) -> str:
+        """The confident text lines of an RGB image, one per line, in reading order ("" if none)."""
+        # An ndarray is taken as BGR (OpenCV order); flipping avoids a second copy inside RapidOCR.
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        with self._lock:
+            result: list[list[Any]] | None
+            result, _ = self._get_engine()(bgr)
+        if not result:
+            return ""
+        kept = [
+            (np.asarray(box, dtype=np.float32), str(text).strip())
+            for box, text, score in result
+            if float(score) >= MIN_LINE_SCORE and str(text).strip()
+        ]
+        log.debug("OCR kept %d of %d lines", len(kept), len(result))
+        return "\n".join(_reading_order(kept))
 
 
 def _reading_order(lines: list[tuple[np.ndarray, str]]) -> list[str]:
@@ -68,21 +90,3 @@ def _reading_order(lines: list[tuple[np.ndarray, str]]) -> list[str]:
                 continue
         rows.append([(box, text)])
     return [text for row in rows for _, text in sorted(row, key=lambda item: float(item[0][:, 0].min()))]
-
-
-def read_text(image: Image.Image) -> str:
-    """Return the confident text lines of an RGB image, one per line, in reading order ("" if none)."""
-    # An ndarray is taken as BGR (OpenCV order); flipping avoids a second copy inside RapidOCR.
-    bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
-    with _lock:
-        result: list[list[Any]] | None
-        result, _ = _get_engine()(bgr)
-    if not result:
-        return ""
-    kept = [
-        (np.asarray(box, dtype=np.float32), str(text).strip())
-        for box, text, score in result
-        if float(score) >= MIN_LINE_SCORE and str(text).strip()
-    ]
-    log.debug("OCR kept %d of %d lines", len(kept), len(result))
-    return "\n".join(_reading_order(kept))

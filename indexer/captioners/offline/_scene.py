@@ -20,13 +20,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from ._detector import Detection
+from ._findings import Detection
 
 INDOORS = "indoors"
 OUTDOORS = "outdoors"

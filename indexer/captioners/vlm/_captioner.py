@@ -16,11 +16,13 @@ from ...captioning import (
     TASK_DETAILED,
     TASK_OCR,
     Answer,
+    BaseCaptioner,
+    CaptionerOptions,
     CaptionResult,
 )
+from .._cleaning import clean_output
 from . import _loading
 from ._batching import AdaptiveBatcher, parse_batch_size
-from ._cleaning import clean_output
 from ._families import Adapter, Generation, Loaded, UnsupportedModel, adapter_for
 
 #: Default on a GPU: a strong small chat VLM.
@@ -39,7 +41,7 @@ AUTO_BATCH_CUDA = 8
 AUTO_BATCH_CPU = 4
 
 
-class TransformersCaptioner:
+class TransformersCaptioner(BaseCaptioner):
     """Captions, alt text, OCR and answers from a transformers VLM.
 
     The constructor resolves the weights (local directory, Hugging Face
@@ -78,6 +80,16 @@ class TransformersCaptioner:
         )
         self._loaded: Loaded | None = None
 
+    @classmethod
+    def from_options(cls, *, device: str, model: str | None, options: CaptionerOptions) -> TransformersCaptioner:
+        return cls(
+            device=device,
+            model=model,
+            batch_size="auto" if options.batch_size is None else options.batch_size,
+            max_new_tokens=options.max_new_tokens,
+            trust_remote_code=options.trust_remote_code,
+        )
+
     # --- capabilities -------------------------------------------------
     @property
     def model_id(self) -> str:
@@ -94,6 +106,7 @@ class TransformersCaptioner:
 
     @property
     def can_ask(self) -> bool:
+        """Chat families answer questions; Florence-2 and BLIP caption only."""
         return TASK_ASK in self._adapter.tasks
 
     @property

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from . import _prompts
+from .. import _prompts
 from ._loading import ResolvedModel
 from ._processors import load_processor
 

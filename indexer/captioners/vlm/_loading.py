@@ -178,8 +178,8 @@ def _resolve_hub(spec: str) -> ResolvedModel:
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.utils import validate_repo_id
 
-    repo_id, _, revision = spec.partition("@")
-    revision = revision or None
+    repo_id, _, pinned = spec.partition("@")
+    revision = pinned or None
     validate_repo_id(repo_id)  # HFValidationError is a ValueError: a bad spec, not a missing model
 
     cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)

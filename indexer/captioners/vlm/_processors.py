@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from transformers import ProcessorMixin
 
 _VIDEO = "video_processor"
 
@@ -24,7 +27,7 @@ def _without_video(cls: type) -> type:
     """A subclass of processor ``cls`` that has no video processor."""
     from transformers import ProcessorMixin
 
-    class NoVideo(cls):  # type: ignore[misc, valid-type]
+    class NoVideo(cls):
         @classmethod
         def get_attributes(klass) -> list[str]:
             return [a for a in super().get_attributes() if a != _VIDEO]
@@ -39,14 +42,15 @@ def _without_video(cls: type) -> type:
     return NoVideo
 
 
-def _build_without_video(cls: type, source: str, **kwargs: Any) -> Any:
+def _build_without_video(cls: type[ProcessorMixin], source: str, **kwargs: Any) -> Any:
     """What ProcessorMixin.from_pretrained does, with ``video_processor=None``."""
     from transformers import AutoImageProcessor, AutoTokenizer
 
     processor_dict, _ = cls.get_processor_dict(source, **kwargs)
     params = inspect.signature(cls.__init__).parameters
     init_kwargs = {k: v for k, v in processor_dict.items() if k in params and k not in cls.get_attributes()}
-    return _without_video(cls)(
+    # A class is hashable; transformers' stubs declare ProcessorMixin.__hash__ so that mypy thinks otherwise.
+    return _without_video(cast(type, cls))(
         image_processor=AutoImageProcessor.from_pretrained(source, **kwargs),
         tokenizer=AutoTokenizer.from_pretrained(source, **kwargs),
         video_processor=None,

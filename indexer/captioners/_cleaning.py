@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ...captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, TASK_OCR
+from ..captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, TASK_OCR
 from ._prompts import NO_TEXT_REPLIES, TASK_ASK
 
 #: The alt text limit of WCAG practice: screen readers read the whole thing.

@@ -1,4 +1,4 @@
-"""Every prompt the VLM backend sends, per task, in one place.
+"""Every prompt a VLM is sent, local (``vlm``) or hosted (the API backends), per task, in one place.
 
 Chat models (Qwen2-VL, LLaVA, InternVL, SmolVLM, ...) get the instructions in
 ``INSTRUCTIONS``. Families that are not instruction-tuned, or that were
@@ -10,8 +10,8 @@ chat instruction, and a task mapped to ``None`` is one the family cannot do.
 from __future__ import annotations
 
 # TASK_ASK (free-form questions) is not in KNOWN_TASKS: it is reached
-# through ``TransformersCaptioner.ask``, not ``caption``.
-from ...captioning import TASK_ALT_TEXT, TASK_ASK, TASK_CAPTION, TASK_DETAILED, TASK_OCR
+# through a backend's ``ask``, not ``caption``.
+from ..captioning import TASK_ALT_TEXT, TASK_ASK, TASK_CAPTION, TASK_DETAILED, TASK_OCR
 
 #: Placeholder for the user's question in ``ask`` templates.
 QUESTION = "{question}"
