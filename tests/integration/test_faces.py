@@ -126,7 +126,7 @@ def test_boxes_are_normalised_ordered_and_sorted(faces: dict[str, list[_faces.Fa
         assert 0.0 <= f.score <= 1.0
         assert all(isinstance(v, float) for v in (*f.box, f.score))
     with pytest.raises(AttributeError):
-        found[0].score = 0.0  # type: ignore[misc]  # frozen
+        found[0].score = 0.0  # type: ignore[misc]  # frozen: the assignment must fail, and mypy knows it
 
 
 def test_big_photo_is_downscaled_and_boxes_stay_in_its_coordinates(

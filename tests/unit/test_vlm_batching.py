@@ -85,7 +85,7 @@ def test_parse_batch_size(value: int | str, parsed: int | str) -> None:
 @pytest.mark.parametrize("value", [0, -1, "big", "1.5", True])
 def test_parse_batch_size_refuses(value: object) -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        parse_batch_size(value)  # type: ignore[arg-type]
+        parse_batch_size(value)  # type: ignore[arg-type]  # wrong types on purpose: a config file can hold any
 
 
 def test_captioner_halves_its_batch_through_a_wrapped_generate(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +108,7 @@ def test_captioner_halves_its_batch_through_a_wrapped_generate(monkeypatch: pyte
     captioner.max_new_tokens = 8
     captioner._adapter = _families.Florence2Adapter({})
     captioner._batcher = AdaptiveBatcher("auto", auto_start=8, on_oom=lambda: None)
-    captioner._loaded = object()  # type: ignore[assignment]
+    captioner._loaded = object()  # type: ignore[assignment]  # a stand-in: the stubbed generate never reads it
     monkeypatch.setattr(_families.Florence2Adapter, "generate", generate)
 
     images = [Image.new("RGB", (10 + i, 10)) for i in range(7)]
