@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from support.paths import REPO
@@ -85,7 +86,7 @@ def test_ten_kills_lose_duplicate_and_strand_nothing(chaos_run: tuple[subprocess
 
 
 @pytest.fixture
-def converged(chaos_run: tuple[subprocess.CompletedProcess, Path], tmp_path: Path) -> tuple[Path, ModuleType, object]:
+def converged(chaos_run: tuple[subprocess.CompletedProcess, Path], tmp_path: Path) -> tuple[Path, Any]:
     """A private copy of the converged index and library, and the runner's view of that library."""
     _, workdir = chaos_run
     home = tmp_path / "chaos-home"
@@ -105,7 +106,7 @@ def _damage(home: Path, *statements: str) -> None:
             db.execute(sql)
 
 
-def _verdict(home: Path, lib, before: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _verdict(home: Path, lib: Any, before: dict[str, str] | None = None) -> Any:
     verdict = chaos.Verdict()
     st = chaos.read_db(home)
     chaos.check_store(home, st, verdict)
@@ -114,13 +115,13 @@ def _verdict(home: Path, lib, before: dict[str, str] | None = None):  # type: ig
     return verdict
 
 
-def test_the_checks_pass_on_the_converged_index(converged) -> None:  # type: ignore[no-untyped-def]
+def test_the_checks_pass_on_the_converged_index(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     verdict = _verdict(home, lib)
     assert not verdict.violations, verdict.details
 
 
-def test_a_forgotten_photo_is_lost(converged) -> None:  # type: ignore[no-untyped-def]
+def test_a_forgotten_photo_is_lost(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     before = chaos.read_db(home).ok_rows()
     victim = sorted(before)[0]
@@ -130,7 +131,7 @@ def test_a_forgotten_photo_is_lost(converged) -> None:  # type: ignore[no-untype
     assert any(victim in d for d in verdict.details)
 
 
-def test_a_second_row_for_one_photo_is_duplicated(converged) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_row_for_one_photo_is_duplicated(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     _damage(
         home,
@@ -141,7 +142,7 @@ def test_a_second_row_for_one_photo_is_duplicated(converged) -> None:  # type: i
     assert verdict.violations["duplicated"] == 1 and verdict.violations["stale"] == 1
 
 
-def test_a_good_photo_left_failed_is_stuck(converged) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_photo_left_failed_is_stuck(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     _damage(
         home,
@@ -152,7 +153,7 @@ def test_a_good_photo_left_failed_is_stuck(converged) -> None:  # type: ignore[n
     assert verdict.violations["stuck"] == 1 and verdict.violations["lost"] == 0
 
 
-def test_a_failed_row_still_searchable_breaks_caption_and_faiss(converged) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_row_still_searchable_breaks_caption_and_faiss(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     # The row fails but keeps its hash: its current caption has no ok row now,
     # and the store's own count (which trusts current_captions) disagrees with ours.
@@ -161,7 +162,7 @@ def test_a_failed_row_still_searchable_breaks_caption_and_faiss(converged) -> No
     assert verdict.violations["caption"] == 1 and verdict.violations["faiss"] >= 1, verdict.details
 
 
-def test_missing_current_caption_and_keyword_row_are_caught(converged) -> None:  # type: ignore[no-untyped-def]
+def test_missing_current_caption_and_keyword_row_are_caught(converged: tuple[Path, Any]) -> None:
     home, lib = converged
     _damage(home, "DELETE FROM current_captions WHERE content_hash = (SELECT min(content_hash) FROM current_captions)")
     verdict = _verdict(home, lib)
@@ -169,7 +170,7 @@ def test_missing_current_caption_and_keyword_row_are_caught(converged) -> None: 
     assert verdict.violations["caption"] == 2, verdict.details
 
 
-def test_search_switched_before_a_reindex_finished_is_caught(converged) -> None:  # type: ignore[no-untyped-def]
+def test_search_switched_before_a_reindex_finished_is_caught(converged: tuple[Path, Any]) -> None:
     home, _ = converged
     _damage(home, "UPDATE meta SET value = 'fake-never' WHERE key = 'active_model'")
     verdict = chaos.Verdict()
@@ -177,7 +178,7 @@ def test_search_switched_before_a_reindex_finished_is_caught(converged) -> None:
     assert verdict.violations["switch"] > 0
 
 
-def test_a_broken_database_file_fails_integrity(converged) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_database_file_fails_integrity(converged: tuple[Path, Any]) -> None:
     home, _ = converged
     db = home / "index.sqlite"
     with sqlite3.connect(db) as conn:

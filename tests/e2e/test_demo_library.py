@@ -4,6 +4,7 @@ a user would look for. This is the skeleton's end-to-end acceptance test."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from support.cli import Run
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_index(tmp_path_factory: pytest.TempPathFactory, model_cache):  # type: ignore[no-untyped-def]
+def demo_index(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Path:
     home = tmp_path_factory.mktemp("demo-home")
     mp = pytest.MonkeyPatch()
     mp.setenv("PICSCRIBE_HOME", str(home))
@@ -43,10 +44,10 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, model_cache):  # type: 
 )
 def test_demo_query_finds_its_photo_in_the_top_3(
     run: Run,
-    demo_index,
+    demo_index: Path,
     monkeypatch: pytest.MonkeyPatch,
     query: str,
-    expected: str,  # type: ignore[no-untyped-def]
+    expected: str,
 ) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     result = run("search", query, "--json", "-k", "3")
@@ -55,7 +56,7 @@ def test_demo_query_finds_its_photo_in_the_top_3(
     assert expected in names, f"{query!r} -> {names}"
 
 
-def test_every_demo_caption_records_its_model(run: Run, demo_index, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_demo_caption_records_its_model(run: Run, demo_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     status = json.loads(run("status", "--json").stdout)
     assert status["searchable"] == 26
@@ -66,8 +67,8 @@ def test_every_demo_caption_records_its_model(run: Run, demo_index, monkeypatch:
 
 def test_object_filter_keeps_only_photos_with_that_detection(
     run: Run,
-    demo_index,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    demo_index: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     hits = json.loads(run("search", "animals", "--json", "-k", "26", "--object", "horse").stdout)
@@ -79,7 +80,7 @@ def test_object_filter_keeps_only_photos_with_that_detection(
     assert both == []
 
 
-def test_objects_are_a_keyword_field_of_their_own(run: Run, demo_index, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_objects_are_a_keyword_field_of_their_own(run: Run, demo_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PICSCRIBE_HOME", str(demo_index))
     hits = json.loads(run("search", "horses", "--json", "-k", "1").stdout)
     assert hits[0]["path"].endswith("000000078499.jpg")

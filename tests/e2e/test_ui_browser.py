@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -44,11 +45,11 @@ def sample_index(run: Run, tmp_path: Path, home: Path) -> Path:
     return photos
 
 
-def _text(driver) -> str:  # type: ignore[no-untyped-def]
+def _text(driver: Any) -> str:
     return driver.execute_script("return document.body.innerText")
 
 
-def _images(driver) -> int:  # type: ignore[no-untyped-def]
+def _images(driver: Any) -> int:
     return int(driver.execute_script("return document.querySelectorAll('[data-testid=stImage] img').length"))
 
 

@@ -33,7 +33,9 @@ from picscribe.store import Store
 from picscribe.ui.exif import read_exif
 from picscribe.ui.thumbnails import ThumbnailCache
 
-PILLOW_HARD_LIMIT = 2 * Image.MAX_IMAGE_PIXELS  # what picscribe allowed before
+_PILLOW_LIMIT = Image.MAX_IMAGE_PIXELS
+assert _PILLOW_LIMIT is not None  # Pillow's own limit is on, as it is by default
+PILLOW_HARD_LIMIT = 2 * _PILLOW_LIMIT  # what picscribe allowed before
 
 
 # -- helpers -------------------------------------------------------------------

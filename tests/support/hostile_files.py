@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -300,7 +301,7 @@ HOSTILE: list[Hostile] = [
             f"exif-orientation-{k}",
             f"{{t}}orient{k}.jpg",
             "ok",
-            _write(lambda k=k: _exif_jpeg(k)),
+            _write(partial(_exif_jpeg, k)),
             caption_has=" landscape " if k <= 4 else " portrait ",
         )
         for k in range(1, 9)
@@ -364,13 +365,16 @@ HOSTILE: list[Hostile] = [
     Hostile("through-folder-link-outside", "{t}outside.jpg", "not-ok", _outside_folder_link),
 ]
 
+
 #: Good photos, some the twins that ``same_caption_as`` compares with: every one must be indexed.
-CONTROLS = {
+def _control_jpeg(i: int) -> bytes:
+    return _jpeg(_picture(colour=(30 * i, 120, 90)))
+
+
+CONTROLS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "control-jpeg": ("control-0.jpg", lambda: _jpeg()),
     "control-png": ("control-1.png", lambda: _png()),
-    **{
-        f"control-{i}": (f"control-{i}.jpg", lambda i=i: _jpeg(_picture(colour=(30 * i, 120, 90)))) for i in range(2, 6)
-    },
+    **{f"control-{i}": (f"control-{i}.jpg", partial(_control_jpeg, i)) for i in range(2, 6)},
 }
 
 

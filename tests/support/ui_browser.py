@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -51,7 +52,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -93,7 +94,7 @@ def running_ui(home: Path, log: Path, timeout: float = 90) -> Iterator[str]:
 
 
 @contextmanager
-def chromium(profile: Path) -> Iterator[object]:
+def chromium(profile: Path) -> Iterator[Any]:  # a selenium WebDriver (selenium's types are not checked)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -116,7 +117,7 @@ def chromium(profile: Path) -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_search(driver, url: str, timeout: float = 90):  # type: ignore[no-untyped-def]
+def open_search(driver: Any, url: str, timeout: float = 90) -> Any:
     """Load the app and return its query box once it is ready for input."""
     from selenium.webdriver.common.by import By
 
@@ -126,7 +127,7 @@ def open_search(driver, url: str, timeout: float = 90):  # type: ignore[no-untyp
     )
 
 
-def submit_query(driver, box, query: str, timeout: float = 60) -> tuple[float, list[str]]:  # type: ignore[no-untyped-def]
+def submit_query(driver: Any, box: Any, query: str, timeout: float = 60) -> tuple[float, list[str]]:
     """Type ``query``, press Enter; return (seconds from Enter to the grid
     rendered with every thumbnail loaded, file names in grid order)."""
     from selenium.webdriver.common.keys import Keys
@@ -137,7 +138,7 @@ def submit_query(driver, box, query: str, timeout: float = 60) -> tuple[float, l
     started = time.perf_counter()
     box.send_keys(Keys.ENTER)
 
-    def rendered():  # type: ignore[no-untyped-def]
+    def rendered() -> dict[str, Any] | None:
         state = driver.execute_script(_GRID_STATE_JS)
         return state if f"“{query}”" in state["summary"] and state["loaded"] else None
 
