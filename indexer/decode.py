@@ -91,6 +91,29 @@ def load(
     ``budget``, shared by the threads that decode at the same time, bounds the
     memory their pixels take together; None decodes without waiting.
     """
+    entry, data = read(entry)
+    content_hash = hashlib.sha256(data).hexdigest()
+    if content_hash in known_hashes:
+        return Loaded(entry, content_hash, None, 0, 0, "", None)
+    try:
+        return _decode(entry, content_hash, data, max_pixels, max_side, budget)
+    except DecodeError as exc:
+        # Pillow refuses a whole PNG whose text or colour profile inflates too
+        # far (a zip-bomb guard, ValueError); the pixels may be fine without them.
+        if not isinstance(exc.__cause__, ValueError):
+            raise
+        slimmer = without_oversize_metadata(data)
+        if slimmer is None:
+            raise
+        return _decode(entry, content_hash, slimmer, max_pixels, max_side, budget)
+
+
+def read(entry: FileEntry) -> tuple[FileEntry, bytes]:
+    """The file's bytes, with its size and mtime as read; DecodeError with a plain reason when it cannot be read.
+
+    One place for both engines: the Ray engine's driver hashes with it, and
+    its workers decode through ``load``, so the two give the same reasons.
+    """
     try:
         # Not open(): a name that became a FIFO after the scan would block it for ever.
         f, st = open_regular_file(entry.path)
@@ -108,20 +131,7 @@ def load(
     entry = FileEntry(entry.path, len(data), st.st_mtime_ns)
     if not data:
         raise DecodeError("empty file (0 bytes)")
-    content_hash = hashlib.sha256(data).hexdigest()
-    if content_hash in known_hashes:
-        return Loaded(entry, content_hash, None, 0, 0, "", None)
-    try:
-        return _decode(entry, content_hash, data, max_pixels, max_side, budget)
-    except DecodeError as exc:
-        # Pillow refuses a whole PNG whose text or colour profile inflates too
-        # far (a zip-bomb guard, ValueError); the pixels may be fine without them.
-        if not isinstance(exc.__cause__, ValueError):
-            raise
-        slimmer = without_oversize_metadata(data)
-        if slimmer is None:
-            raise
-        return _decode(entry, content_hash, slimmer, max_pixels, max_side, budget)
+    return entry, data
 
 
 def _decode(

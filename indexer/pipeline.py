@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from picscribe.store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
@@ -352,11 +353,13 @@ class Indexer:
                         (entry.path, "file changed since it was indexed; run `picscribe index` first")
                     )
                     settled.append((entry.path, FAILED))
-                elif outcome.image is None and (info := self._known_info(outcome.content_hash)) is not None:
+                elif (
+                    not self._ready_for_model(outcome) and (info := self._known_info(outcome.content_hash)) is not None
+                ):
                     reused.append(_record(outcome, info))
                     report.reused += 1
                     settled.append((entry.path, REUSED))
-                elif outcome.image is None:
+                elif not self._ready_for_model(outcome):
                     # Known content whose only row just changed under us: decode after all.
                     try:
                         outcome = self._load(entry, frozenset())
@@ -394,7 +397,11 @@ class Indexer:
     def _load_ahead(
         self, entries: list[FileEntry], known_hashes: set[str] | frozenset[str]
     ) -> Generator[tuple[FileEntry, Loaded | DecodeError], None, None]:
-        """Yield results in order while up to ``lookahead`` files load in the background."""
+        """Yield results in order while up to ``lookahead`` files load in the background.
+
+        A seam: the Ray engine (``ray_engine``) yields what its workers read,
+        decoded and captioned instead, and the rest of ``_process`` is shared.
+        """
         opts = self.options
         return read_ahead(
             entries,
@@ -402,6 +409,11 @@ class Indexer:
             workers=opts.workers,
             lookahead=max(opts.workers, opts.batch_size * 2),
         )
+
+    @staticmethod
+    def _ready_for_model(item: Loaded) -> bool:
+        """Whether ``item`` goes to the model stage; False for known content, hashed but not decoded."""
+        return item.image is not None
 
     def _load(self, entry: FileEntry, known_hashes: set[str] | frozenset[str]) -> Loaded:
         opts = self.options
@@ -469,8 +481,7 @@ class Indexer:
                 report.failures.append((item.entry.path, msg))
         if not done:
             return [], [], not_sent
-        self._bind_embedder()
-        vectors = self.embedder.embed([embedding_text(r) for _, r in done])
+        vectors = self._embed(done)
         captions = [
             CaptionRecord(
                 content_hash=b.content_hash,
@@ -492,6 +503,11 @@ class Indexer:
     def _caption_outcomes(self, batch: list[Loaded]) -> list[CaptionResult | Exception]:
         """One result or exception per image (see ``stages.caption_outcomes``)."""
         return caption_outcomes(self.captioner, [_pixels(b) for b in batch], TASK_CAPTION)
+
+    def _embed(self, done: list[tuple[Loaded, CaptionResult]]) -> np.ndarray:
+        """One unit vector per caption, in order."""
+        self._bind_embedder()
+        return self.embedder.embed([embedding_text(r) for _, r in done])
 
 
 def _usage_since(captioner: Captioner, before: Usage | None) -> dict[str, int] | None:

@@ -54,6 +54,8 @@ class Choice:
     captioner: Captioner
     #: One line for the user: which backend was chosen and why.
     reason: str
+    #: The spec it was built from, ``auto`` resolved: what a Ray worker builds the same backend from.
+    spec: str | None = None
 
 
 def create(spec: str, *, device: str = "auto", options: CaptionerOptions | None = None) -> Captioner:
@@ -82,14 +84,14 @@ def choose(
     """
     if spec != AUTO:
         captioner = create(spec, device=device, options=options)
-        return Choice(captioner, f"captioner: {spec} ({captioner.model_id}), as asked")
+        return Choice(captioner, f"captioner: {spec} ({captioner.model_id}), as asked", spec)
     if vlm:
         try:
             captioner = create(vlm, device=device, options=options)
-            return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM")
+            return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM", vlm)
         except (CaptionerUnavailable, BadCaptionerSpec) as exc:
             why = f"the configured VLM {vlm!r} is not usable ({exc})"
     else:
         why = "no VLM is configured (set PICSCRIBE_VLM or vlm in config.toml)"
     captioner = create(OFFLINE, device=device)
-    return Choice(captioner, f"captioner: {OFFLINE} ({captioner.model_id}), because {why}")
+    return Choice(captioner, f"captioner: {OFFLINE} ({captioner.model_id}), because {why}", OFFLINE)

@@ -4,6 +4,7 @@ knows how the rooms fit together."""
 from __future__ import annotations
 
 from picscribe.indexer import Captioner, CaptionerOptions, Indexer, IndexOptions, choose
+from picscribe.indexer.ray_engine import CaptionerRecipe, RayIndexer, RayOptions, import_ray
 from picscribe.indexer.registry import Choice
 from picscribe.search import Retriever, SentenceTransformerEmbedder
 from picscribe.store import DB_NAME, Store
@@ -27,8 +28,8 @@ def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformer
     return SentenceTransformerEmbedder(name, cache_dir=cfg.cache_dir / "models")
 
 
-def choose_captioner(cfg: Config) -> Choice:
-    options = CaptionerOptions(
+def captioner_options(cfg: Config) -> CaptionerOptions:
+    return CaptionerOptions(
         batch_size=cfg.vlm_batch_size,
         max_new_tokens=cfg.vlm_max_new_tokens,
         trust_remote_code=cfg.trust_remote_code,
@@ -37,10 +38,16 @@ def choose_captioner(cfg: Config) -> Choice:
         max_requests=cfg.max_requests,
         max_tokens=cfg.max_tokens,
     )
-    return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=options)
 
 
-def indexer_for(cfg: Config, store: Store, choice: Choice | Captioner, *, retry_failed: bool = False) -> Indexer:
+def choose_captioner(cfg: Config) -> Choice:
+    return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=captioner_options(cfg))
+
+
+def indexer_for(
+    cfg: Config, store: Store, choice: Choice | Captioner, *, retry_failed: bool = False, ray: RayOptions | None = None
+) -> Indexer:
+    """The local pipeline; with ``ray``, the same pipeline with its heavy stages on that cluster."""
     captioner = choice.captioner if isinstance(choice, Choice) else choice
     # A batch must be at least as large as an API backend's concurrency, or
     # the requests it could run side by side would wait for the next batch.
@@ -52,7 +59,13 @@ def indexer_for(cfg: Config, store: Store, choice: Choice | Captioner, *, retry_
         decode_memory=cfg.decode_memory_mb << 20,
         retry_failed=retry_failed,
     )
-    return Indexer(store, captioner, embedder_for(cfg), options)
+    if ray is None:
+        return Indexer(store, captioner, embedder_for(cfg), options)
+    if not isinstance(choice, Choice) or choice.spec is None:
+        raise ValueError("the Ray engine builds the captioner on each worker from its name; give a name, not an object")
+    import_ray()  # before any work: without the extra, say how to install it at once
+    recipe = CaptionerRecipe(choice.spec, device=cfg.device, options=captioner_options(cfg))
+    return RayIndexer(store, captioner, embedder_for(cfg), options, recipe=recipe, ray=ray)
 
 
 def retriever_for(cfg: Config, store: Store) -> Retriever:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import fields, replace
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from PIL import Image
 
@@ -43,6 +44,7 @@ from picscribe.indexer import (
 )
 from picscribe.indexer.captioning import Answer, ObjectCount
 from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.ray_engine import RayEngineError, RayOptions
 from picscribe.indexer.registry import Choice
 from picscribe.indexer.scan import FileEntry
 from picscribe.search import Hit, Retriever
@@ -50,6 +52,7 @@ from picscribe.store import SearchFilters, Store, StoreError, StoreStatus
 
 from . import app
 from .config import Config, ConfigError, load_config
+from .exchange import EmbedderMismatch, ExportError, ExportReport, ImportReport, export_store, import_files
 
 __all__ = [
     "KNOWN_TASKS",
@@ -69,14 +72,20 @@ __all__ = [
     "Config",
     "ConfigError",
     "DecodeError",
+    "EmbedderMismatch",
+    "ExportError",
+    "ExportReport",
     "FakeCaptioner",
     "Hit",
+    "ImportReport",
     "IndexReport",
     "Indexer",
     "Library",
     "ObjectCount",
     "PartialBatch",
     "Progress",
+    "RayEngineError",
+    "RayOptions",
     "Retriever",
     "SearchFilters",
     "Store",
@@ -169,10 +178,13 @@ class Library:
                 self._choices[spec] = app.choose_captioner(replace(self.config, captioner=spec))
             return self._choices[spec]
 
-    def indexer(self, captioner: str | Captioner | None = None, *, retry_failed: bool = False) -> Indexer:
-        """An indexer with the configured batch size, workers and pixel limits."""
-        backend = self.captioner(captioner) if captioner is None or isinstance(captioner, str) else captioner
-        return app.indexer_for(self.config, self.store, backend, retry_failed=retry_failed)
+    def indexer(
+        self, captioner: str | Captioner | None = None, *, retry_failed: bool = False, ray: RayOptions | None = None
+    ) -> Indexer:
+        """An indexer with the configured batch size, workers and pixel limits; with ``ray``,
+        one whose read, decode, caption and embed stages run on that Ray cluster."""
+        backend = self.choose_captioner(captioner) if captioner is None or isinstance(captioner, str) else captioner
+        return app.indexer_for(self.config, self.store, backend, retry_failed=retry_failed, ray=ray)
 
     # -- indexing -----------------------------------------------------------
 
@@ -183,11 +195,13 @@ class Library:
         *,
         captioner: str | Captioner | None = None,
         retry_failed: bool = False,
+        ray: RayOptions | None = None,
     ) -> IndexReport:
         """Bring the index in line with folders or files ``paths``: caption what
-        is new or changed, forget what is gone. The folders join the library's roots."""
+        is new or changed, forget what is gone. The folders join the library's roots.
+        ``ray``: caption on a Ray cluster (``picscribe index --engine ray``)."""
         roots = [Path(p).expanduser().absolute() for p in paths]
-        return self.indexer(captioner, retry_failed=retry_failed).index(roots, progress=progress)
+        return self.indexer(captioner, retry_failed=retry_failed, ray=ray).index(roots, progress=progress)
 
     def update(self, paths: Iterable[str | os.PathLike[str]], progress: Progress | None = None) -> IndexReport:
         """Index just these files (a watcher's batch): new, changed or deleted."""
@@ -211,6 +225,34 @@ class Library:
     def status(self) -> StoreStatus:
         """Counts, models and failures. Raises StoreError when there is no index yet."""
         return self.open_index(create=False).status()
+
+    # -- export and import ------------------------------------------------------
+
+    def export(
+        self, out: str | os.PathLike[str] | IO[str], format: str = "jsonl", *, vectors: bool = False
+    ) -> ExportReport:
+        """Write one row per indexed image (path, sha256, caption and who made it, tags,
+        objects, OCR text, the file's size and mtime; with ``vectors``, the vector)
+        to the file ``out`` or a text stream. ``format``: parquet, jsonl, csv or txt."""
+        target = Path(out) if isinstance(out, str | os.PathLike) else out
+        return export_store(self.open_index(create=False), target, format, vectors=vectors)
+
+    def import_(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        path_map: Iterable[tuple[str, str]] = (),
+    ) -> ImportReport:
+        """Merge exported rows (files, or folders of them) into the index, keyed by content hash.
+
+        Idempotent; human text is never overwritten; a vector from another
+        embedder than the index's raises EmbedderMismatch before anything is
+        written. A fresh index is bound to the configured embedder. ``path_map``:
+        (old, new) folders; rows under old are imported under new."""
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]  # one file, not its characters
+        store = self.store
+        return import_files(store, app.embedder_for(self.config, store), paths, path_map=list(path_map))
 
     # -- one image, outside the index -----------------------------------------
 

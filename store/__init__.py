@@ -7,6 +7,7 @@ from ._db import DB_NAME, StoreError, StoreFull
 from ._migrations import SCHEMA_VERSION, SchemaTooNew
 from ._records import (
     CaptionRecord,
+    ExportRow,
     FailureRecord,
     FileState,
     HitRow,
@@ -26,6 +27,7 @@ __all__ = [
     "VECTORS_NAME",
     "CaptionRecord",
     "CorruptIndexFile",
+    "ExportRow",
     "FailureRecord",
     "FileState",
     "HitRow",

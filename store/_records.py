@@ -180,3 +180,30 @@ class ImageDetail:
     @property
     def current(self) -> StoredCaption | None:
         return next((c for c in self.captions if c.current), None)
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One ok image with the caption search uses for it: a row of ``picscribe export``.
+
+    Enough to recreate the image row elsewhere (size and mtime, so a later
+    ``index`` of the same files reads nothing) and the caption with who made it.
+    """
+
+    path: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    caption: str
+    captioner: str
+    model_id: str
+    human: bool
+    ocr_text: str
+    tags: tuple[tuple[str, float], ...] = ()
+    objects: tuple[tuple[str, int, float], ...] = ()
+    #: From the index's embedder; None unless asked for.
+    vector: np.ndarray | None = None

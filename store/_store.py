@@ -10,13 +10,14 @@ SQLite on open. A kill -9 at any point therefore loses nothing committed.
 - ``_writes``: the write path, with ``_current`` (which caption search uses);
 - ``_vector_cache``: the FAISS cache kept in step with SQLite;
 - ``_filters``: SQL for ``SearchFilters``; ``_keyword``: keyword retrieval;
-- ``_reads``: hit rows, image detail, browse and status.
+- ``_reads``: hit rows, image detail, browse and status;
+- ``_export``: rows for export, and the stored captions an import compares with.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from sqlalchemy import Engine
 from . import _db
 from ._catalog import Catalog
 from ._db import DB_NAME, Database, StoreError, generation, remove_wal_files
+from ._export import CaptionKey, Exchange
 from ._filters import allowed_caption_ids, filter_caption_ids
 from ._keyword import KeywordIndex
 from ._migrations import SCHEMA_VERSION, migrate
@@ -32,6 +34,7 @@ from ._reads import Reads
 from ._records import (
     NO_FILTERS,
     CaptionRecord,
+    ExportRow,
     FailureRecord,
     FileState,
     HitRow,
@@ -61,6 +64,7 @@ class Store:
         self._catalog = Catalog(self._db, lock)
         self._writer = Writer(self._db, self._vectors, lock)
         self._reads = Reads(self._db)
+        self._exchange = Exchange(self._db)
         self._keywords = KeywordIndex("search_text", ("caption", "tags", "ocr", "objects"), "porter unicode61")
 
     # -- lifecycle ---------------------------------------------------------
@@ -303,3 +307,13 @@ class Store:
 
     def status(self, failure_limit: int = 50) -> StoreStatus:
         return self._reads.status(failure_limit)
+
+    # -- export and import (_export) -------------------------------------------
+
+    def export_rows(self, chunk_size: int = 1000, *, vectors: bool = False) -> Iterator[list[ExportRow]]:
+        """Every ok image with its searched caption, by path, in chunks, from one consistent snapshot."""
+        return self._exchange.export_chunks(chunk_size, vectors=vectors)
+
+    def captions_by_key(self, keys: Iterable[CaptionKey]) -> dict[CaptionKey, CaptionRecord]:
+        """The stored captions at these (content hash, captioner, model id, task) keys, where they exist."""
+        return self._exchange.captions_by_key(keys)

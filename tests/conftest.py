@@ -23,12 +23,15 @@ from support.paths import SAMPLES
 from picscribe.cli import main
 
 # Fixtures shared by tests in several files: library and start_watcher (watching),
-# tiny_vlm and torch_single_thread (tiny_vlms; importing it loads no model library).
-pytest_plugins = ["support.watching", "support.tiny_vlms"]
+# tiny_vlm and torch_single_thread (tiny_vlms; importing it loads no model library);
+# and the session's Ray cluster, ray_cluster (importing it imports no Ray).
+pytest_plugins = ["support.watching", "support.tiny_vlms", "support.ray_cluster"]
 
 TIERS = ("unit", "integration", "e2e")
 #: Environment the suite itself is run with (.ci/run), not settings under test.
-KEPT_SETTINGS = frozenset({"PICSCRIBE_REQUIRE_TESSERACT", "PICSCRIBE_REQUIRE_BROWSER", "PICSCRIBE_REQUIRE_API"})
+KEPT_SETTINGS = frozenset(
+    {"PICSCRIBE_REQUIRE_TESSERACT", "PICSCRIBE_REQUIRE_BROWSER", "PICSCRIBE_REQUIRE_API", "PICSCRIBE_REQUIRE_RAY"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,6 +18,7 @@ from ._common import Context, PrintableFormatter
 from .ask_cmds import ask
 from .caption_cmds import caption
 from .eval_cmds import eval_
+from .exchange_cmds import export, import_
 from .index_cmds import index, reindex
 from .search_cmds import search
 from .status_cmds import status
@@ -56,5 +57,5 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = Context(cfg)
 
 
-for command in (index, reindex, search, caption, ask, watch, status, ui, eval_):
+for command in (index, reindex, search, caption, ask, watch, status, ui, eval_, export, import_):
     main.add_command(command)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from picscribe.indexer import Captioner, CaptionerUnavailable
+from picscribe.indexer.ray_engine import RayEngineError
 from picscribe.indexer.registry import BadCaptionerSpec
 from picscribe.search import EmbedderUnavailable
 from picscribe.store import SchemaTooNew, StoreError
@@ -123,7 +124,7 @@ def library_errors(func: F) -> F:
             raise click.BadParameter(str(exc), param_hint="--captioner") from exc
         except ConfigError as exc:
             raise click.UsageError(printable(exc)) from exc
-        except (CaptionerUnavailable, EmbedderUnavailable, StoreError, SchemaTooNew) as exc:
+        except (CaptionerUnavailable, EmbedderUnavailable, StoreError, SchemaTooNew, RayEngineError) as exc:
             raise click.ClickException(printable(exc)) from exc
 
     return wrapper  # type: ignore[return-value]

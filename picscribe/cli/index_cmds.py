@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from picscribe.indexer import IndexReport
+from picscribe.indexer.ray_engine import RayOptions
 
 from ..library import Library
 from ._common import (
@@ -68,6 +69,31 @@ def _summary(report: IndexReport, verb: str) -> None:
 @api_options
 @click.option("--retry-failed", is_flag=True, help="Try again files that failed before and have not changed.")
 @click.option("--strict", is_flag=True, help="Exit 1 also when files that failed before still fail.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Caption here, or on a Ray cluster (needs pip install 'picscribe[ray]').",
+)
+@click.option(
+    "--ray-address",
+    metavar="auto|local|ray://HOST:PORT",
+    default=None,
+    help="--engine ray: the cluster [default: RAY_ADDRESS, else one `ray start` began here, else a new local one].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--engine ray: captioner actors, one model each [default: 1].",
+)
+@click.option(
+    "--gpus-per-worker",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="--engine ray: GPUs each actor holds; a fraction shares a GPU [default: 0, models on CPU].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @pass_context
 @library_errors
@@ -82,6 +108,10 @@ def index(
     max_tokens: int | None,
     retry_failed: bool,
     strict: bool,
+    engine: str,
+    ray_address: str | None,
+    workers: int | None,
+    gpus_per_worker: float | None,
     as_json: bool,
 ) -> None:
     """Caption and index the images under PATH... (incremental).
@@ -98,14 +128,16 @@ def index(
         **api_overrides(concurrency, max_requests, max_tokens),
     )
     require_utf8_paths(paths)
+    ray = _ray_options(engine, ray_address, workers, gpus_per_worker, budget=bool(max_requests or max_tokens))
     with Library(cfg) as lib:
         choice = lib.choose_captioner()
         check_budget_applies(cfg, choice.captioner)
         say(choice.reason)
+        indexer = lib.indexer(retry_failed=retry_failed, ray=ray)
         with terminal_progress() as progress:
             # The UI serves and indexes only inside the folders named here (or by watch).
             lib.store.add_library_roots(str(p) for p in paths)
-            report = lib.indexer(retry_failed=retry_failed).index(list(paths), progress=progress)
+            report = indexer.index(list(paths), progress=progress)
     if as_json:
         emit_json(report.to_dict())
     if report.scanned == 0 and not report.failures and not report.still_failing:
@@ -114,6 +146,25 @@ def index(
         _summary(report, "indexed")
     if report.failures or report.stopped is not None or (strict and report.still_failing):
         raise SystemExit(1)
+
+
+def _ray_options(
+    engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None, *, budget: bool
+) -> RayOptions | None:
+    """--engine ray's settings; the Ray options without it are a mistake worth saying."""
+    given = [
+        name
+        for name, value in (("--ray-address", address), ("--workers", workers), ("--gpus-per-worker", gpus_per_worker))
+        if value is not None
+    ]
+    if engine == "local":
+        if given:
+            raise click.UsageError(f"{', '.join(given)} need --engine ray")
+        return None
+    if budget:
+        # Each actor would count its own requests: the budget could be spent once per worker.
+        raise click.UsageError("--max-requests/--max-tokens are not enforced across Ray workers; use --engine local")
+    return RayOptions(address=address, workers=workers or 1, gpus_per_worker=gpus_per_worker or 0.0)
 
 
 @click.command()
