@@ -20,8 +20,11 @@ from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 from .decode_budget import DecodeBudget
 from .pixels import decode_peak_bytes, shrink, to_rgb, upright
 from .png_metadata import without_oversize_metadata
+from .raw import INSTALL_HINT as RAW_INSTALL_HINT
+from .raw import RawPreviewError, embedded_preview, raw_format
 from .regular_file import NotRegularFileError, open_regular_file
 from .scan import FileEntry
+from .sniff import is_raw, sniff_format
 from .warning_guard import ignoring_warnings
 
 # Pixels that may be inflated for one image, counted after any decode-time
@@ -70,11 +73,18 @@ class Loaded:
     taken_at: str | None
 
 
-def _heif_hint() -> None:
+HEIC_INSTALL_HINT = "HEIC needs `pip install 'picscribe[heif]'`"
+# Enough of the file for the ftyp box's list of compatible brands.
+_HEAD_BYTES = 64
+
+
+def _register_heif() -> None:
+    """HEIC is decoded by pillow-heif, an optional extra (AVIF needs none:
+    Pillow reads it itself)."""
     try:
         import pillow_heif
     except ImportError as exc:
-        raise DecodeError("HEIC/AVIF support needs `pip install 'picscribe[heif]'`") from exc
+        raise DecodeError(HEIC_INSTALL_HINT) from exc
     pillow_heif.register_heif_opener()
 
 
@@ -137,14 +147,38 @@ def read(entry: FileEntry) -> tuple[FileEntry, bytes]:
 def _decode(
     entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, max_side: int, budget: DecodeBudget | None
 ) -> Loaded:
-    if data[4:8] == b"ftyp":
-        _heif_hint()
+    head = data[:_HEAD_BYTES]
+    if is_raw(entry.path, head):
+        return _decode_raw(entry, content_hash, data, max_pixels, max_side, budget)
+    if sniff_format(head) == "HEIF":
+        _register_heif()
+    img = _open(data)
+    return _finish(entry, content_hash, img, img.format or "unknown", max_pixels, max_side, budget)
+
+
+def _decode_raw(
+    entry: FileEntry, content_hash: str, data: bytes, max_pixels: int, max_side: int, budget: DecodeBudget | None
+) -> Loaded:
+    """A camera RAW through its embedded preview, then the same checks as any image."""
+    try:
+        preview = embedded_preview(data)
+    except ImportError as exc:
+        raise DecodeError(RAW_INSTALL_HINT) from exc
+    except RawPreviewError as exc:
+        raise DecodeError(str(exc)) from exc
+    img = _open(preview.jpeg) if preview.jpeg is not None else preview.bitmap
+    assert img is not None  # a RawPreview holds one or the other
+    fmt = raw_format(entry.path)
+    return _finish(entry, content_hash, img, fmt, max_pixels, max_side, budget, preview.orientation)
+
+
+def _open(data: bytes) -> Image.Image:
     try:
         # Image.open reads only the header, so the lock (see warning_guard) is held briefly.
         # We apply our own, explicit limit just below; a JPEG's header includes its
         # EXIF, whose damage Pillow warns about ("Corrupt EXIF data"): not our failure.
         with ignoring_warnings(Image.DecompressionBombWarning, UserWarning):
-            img = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"refused as a possible decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -152,8 +186,23 @@ def _decode(
     except (OSError, ValueError, SyntaxError) as exc:
         raise DecodeError(f"corrupt image header: {exc}") from exc
 
+
+def _finish(
+    entry: FileEntry,
+    content_hash: str,
+    img: Image.Image,
+    fmt: str,
+    max_pixels: int,
+    max_side: int,
+    budget: DecodeBudget | None,
+    default_orientation: int | None = None,
+) -> Loaded:
+    """Inflate the opened image within the limits, and read its metadata.
+
+    ``default_orientation`` applies when the image's own EXIF names none
+    (a RAW's preview: the orientation is in the RAW header).
+    """
     width, height = img.size
-    fmt = img.format or "unknown"
 
     try:
         # JPEG can decode at 1/2, 1/4, 1/8 scale for nearly free; models
@@ -173,7 +222,7 @@ def _decode(
                 taken_at = _taken_at(exif)
                 # From the opened file, before conversion drops the metadata.
                 embedded = embedded_descriptions(img, exif)
-                orientation = exif.get(_ORIENTATION)
+                orientation = exif.get(_ORIENTATION) or default_orientation
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             # Smaller first, so that turning and converting copy no full-size image.

@@ -24,14 +24,16 @@ def decoder_key() -> str:
     """The key of a failure to read or decode a file: the decoders this
     process has. Computed per run, not cached, so a long-running watcher sees
     an extra installed under it once it is importable."""
-    return f"decoder:Pillow {PIL.__version__}; pillow-heif {_heif_version() or 'absent'}"
-
-
-def _heif_version() -> str | None:
     importlib.invalidate_caches()  # an install since the last look is in a folder listing cached then
-    if importlib.util.find_spec("pillow_heif") is None:
+    heif = _version("pillow_heif", "pillow-heif") or "absent"
+    raw = _version("rawpy", "rawpy") or "absent"
+    return f"decoder:Pillow {PIL.__version__}; pillow-heif {heif}; rawpy {raw}"
+
+
+def _version(module: str, distribution: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
         return None
     try:
-        return importlib.metadata.version("pillow-heif")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "present"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .regular_file import file_kind
-from .sniff import has_image_extension, looks_like_image
+from .sniff import JPEG_EXTENSIONS, RAW_EXTENSIONS, has_image_extension, looks_like_image
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def scan(
             result.errors.append((printable_path(root_abs), _OUTSIDE if is_dir else _OUTSIDE_FILE))
         elif is_dir:
             _walk(root_abs, result, seen_dirs, known_paths, allowed)
-        else:
+        elif not jpeg_beside_raw(root_abs):
+            # Named alone (a watcher names changed files one by one), the rule
+            # is the same as in a folder walk, or the two would disagree.
             _add_file(root_abs, result, known_paths, explicit=True)
     return result
 
@@ -113,6 +115,7 @@ def _walk(
             result.errors.append((folder, f"cannot read folder: {_reason(exc)}"))
             continue
         subdirs = []
+        names = {entry.name for entry in entries}
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # hidden files and folders (.git, .thumbnails, ._AppleDouble)
@@ -124,9 +127,28 @@ def _walk(
                 result.errors.append((printable_path(entry.path), _OUTSIDE))
             elif is_dir:
                 subdirs.append(entry.path)
-            else:
+            elif not jpeg_beside_raw(entry.path, names):
                 _add_file(entry.path, result, known, explicit=False)
         stack.extend(reversed(subdirs))
+
+
+def jpeg_beside_raw(path: str, siblings: set[str] | None = None) -> bool:
+    """True for a camera RAW with a same-named JPEG beside it (photo.CR2 and
+    photo.jpg): the JPEG is indexed and the RAW skipped, as rclip does. The
+    camera (or the user) already made the picture; two rows of one photo
+    would crowd search results.
+
+    ``siblings``, the names in the file's folder, saves the stats when a
+    folder listing is at hand.
+    """
+    stem, ext = os.path.splitext(path)
+    if ext.lower() not in RAW_EXTENSIONS:
+        return False
+    folder, base = os.path.split(stem)
+    names = [base + e for e in JPEG_EXTENSIONS] + [base + e.upper() for e in JPEG_EXTENSIONS]
+    if siblings is not None:
+        return any(name in siblings for name in names)
+    return any(os.path.isfile(os.path.join(folder, name)) for name in names)
 
 
 def _add_file(path: str, result: ScanResult, known: frozenset[str] | set[str], *, explicit: bool) -> None:

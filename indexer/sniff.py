@@ -8,13 +8,23 @@ from pathlib import Path
 
 from .regular_file import open_regular_file
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+# Camera RAW files, read through their embedded preview (see indexer.raw).
+# Most are TIFF inside, so they are recognised by name, not by content.
+RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".rw2", ".orf"})
+# A JPEG with the same name beside a RAW is the picture to index (rclip's rule).
+JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe"})
+IMAGE_EXTENSIONS = (
+    frozenset({".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"})
+    | JPEG_EXTENSIONS
+    | RAW_EXTENSIONS
 )
 SNIFF_BYTES = 32
 
 # ISO-BMFF brands used by HEIF/AVIF files (bytes 8..12 after "ftyp").
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+# RAW formats whose first bytes are their own (not plain TIFF).
+_RAW_MAGIC = (b"FUJIFILMCCD-RAW", b"IIU\x00", b"IIRO", b"IIRS", b"MMOR")
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -31,9 +41,29 @@ def sniff_format(head: bytes) -> str | None:
         return "BMP"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
+    if head[4:8] == b"ftyp" and head[8:12] == b"crx ":
+        return "RAW"  # Canon CR3
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIF"
+        return "AVIF" if is_avif(head) else "HEIF"
+    if head.startswith(_RAW_MAGIC):
+        return "RAW"
     return None
+
+
+def is_avif(head: bytes) -> bool:
+    """True for an ISO-BMFF file that is AVIF: by its major brand or, for a
+    plain "mif1" file, by a compatible brand listed in its ftyp box."""
+    if head[4:8] != b"ftyp":
+        return False
+    box_end = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = [head[8:12]] + [head[i : i + 4] for i in range(16, box_end - 3, 4)]
+    return any(brand in _AVIF_BRANDS for brand in brands)
+
+
+def is_raw(path: Path | str, head: bytes) -> bool:
+    """True for a camera RAW file: by its name (DNG, CR2, NEF and ARW are
+    TIFF inside) or by first bytes that only RAW files have."""
+    return Path(path).suffix.lower() in RAW_EXTENSIONS or sniff_format(head) == "RAW"
 
 
 def has_image_extension(path: Path | str) -> bool:

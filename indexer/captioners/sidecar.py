@@ -1,11 +1,27 @@
 """Import captions people already wrote, instead of generating them.
 
-Looks, in this order, for:
+Looks for the caption text, in this order:
 
 1. a text file next to the image, as training sets keep them (kohya):
    ``photo.txt``, ``photo.caption`` or ``photo.jpg.txt`` for ``photo.jpg``;
-2. text embedded in the image: XMP ``dc:description``, IPTC
-   Caption-Abstract (2:120), EXIF ImageDescription (0x010E).
+2. an XMP sidecar, ``photo.jpg.xmp`` (digiKam, darktable, Immich) else
+   ``photo.xmp`` (Lightroom): its ``dc:description``;
+3. text embedded in the image: XMP ``dc:description``, IPTC
+   Caption-Abstract (2:120), EXIF ImageDescription (0x010E);
+4. the XMP sidecar's alt text (``Iptc4xmpExt:AltTextAccessibility``), then
+   its ``dc:title``: other kinds of text, used only when no description
+   field exists anywhere.
+
+The XMP sidecar's keywords (``dc:subject``, leaves of
+``lr:hierarchicalSubject``) become tags with score 1.0 whichever source the
+text came from, and its title, alt text and extended description go in
+``extra``. ``--task alt_text`` answers with ``AltTextAccessibility`` and
+``--task detailed`` with ``ExtDescrAccessibility``, from the sidecar only.
+A sidecar that exists but is broken or hostile fails that image, with the
+file named, rather than being passed over in silence.
+
+Edits to a caption file or sidecar next to an unchanged image are not picked
+up by ``index``: captions are keyed by the image's content hash.
 
 Results are marked ``human=True``, so the store never lets generated text
 replace them. An image with no caption anywhere fails, and the message says
@@ -22,8 +38,9 @@ from typing import ClassVar
 
 from PIL import Image
 
-from ..captioning import TASK_CAPTION, BaseCaptioner, CaptionResult
+from ..captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, BaseCaptioner, CaptionResult, Tag
 from ..decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, embedded_descriptions
+from ..xmp_sidecar import XmpSidecar, find_xmp_sidecar, xmp_sidecar_paths
 
 #: Embedded sources, most trusted first: XMP is what current editors
 #: (Lightroom, digiKam, darktable) write; IPTC and EXIF are older and are
@@ -55,7 +72,7 @@ _PLACEHOLDERS = frozenset(
 
 class SidecarCaptioner(BaseCaptioner):
     name: ClassVar[str] = "sidecar"
-    tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION})
+    tasks: ClassVar[frozenset[str]] = frozenset({TASK_CAPTION, TASK_DETAILED, TASK_ALT_TEXT})
 
     def __init__(self, *, device: str = "auto", model: str | None = None) -> None:
         # Nothing to load and nothing to run on a device. The registry turns a
@@ -69,20 +86,26 @@ class SidecarCaptioner(BaseCaptioner):
 
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if task not in self.tasks:
-            raise ValueError(f"the sidecar captioner only imports captions (task 'caption'), not {task!r}")
+            raise ValueError(
+                f"the sidecar captioner imports captions, alt text and detailed descriptions, not {task!r}"
+            )
         # One image without a caption fails the batch; the pipeline then
         # retries one at a time, so the message lands on the right file.
-        return [find_caption(img) for img in images]
+        if task == TASK_CAPTION:
+            return [find_caption(img) for img in images]
+        return [_accessibility_text(img, task) for img in images]
 
 
 def find_caption(img: Image.Image) -> CaptionResult:
     """The caption for one decoded image, or ValueError saying where it looked."""
-    path = img.info.get(SOURCE_PATH) or getattr(img, "filename", "") or ""
-    if path:
-        for candidate in sidecar_paths(path):
-            text = _read_sidecar(candidate)
-            if text:
-                return CaptionResult(text=text, human=True, extra={"source": "sidecar-file"})
+    path = _source_path(img)
+    for candidate in sidecar_paths(path) if path else []:
+        text = _read_sidecar(candidate)
+        if text:
+            return _result(text, "sidecar-file", _xmp(path))
+    xmp = _xmp(path)
+    if xmp is not None and xmp.description and not _is_placeholder(xmp.description):
+        return _result(xmp.description, "xmp-sidecar", xmp)
     # Images from indexer.decode carry what they had; one opened directly
     # (Image.open) still has its metadata to read.
     embedded = img.info.get(EMBEDDED_DESCRIPTION)
@@ -94,11 +117,59 @@ def find_caption(img: Image.Image) -> CaptionResult:
         if text and _is_placeholder(text):
             ignored.append(f"{_LABELS[source]} {text!r}")
         elif text:
-            return CaptionResult(text=text, human=True, extra={"source": source})
-    message = f"no caption found: {_where_looked(path)}"
+            return _result(text, source, xmp)
+    if xmp is not None:
+        for text in (xmp.alt_text, xmp.title):
+            if text and not _is_placeholder(text):
+                return _result(text, "xmp-sidecar", xmp)
+    message = f"no caption found: {_where_looked(path, xmp)}"
     if ignored:
         message += f" (ignored camera default text: {', '.join(ignored)})"
     raise ValueError(message)
+
+
+def _source_path(img: Image.Image) -> str:
+    return str(img.info.get(SOURCE_PATH) or getattr(img, "filename", "") or "")
+
+
+def _xmp(path: str) -> XmpSidecar | None:
+    return find_xmp_sidecar(path) if path else None
+
+
+def _result(text: str, source: str, xmp: XmpSidecar | None) -> CaptionResult:
+    """A human caption; the XMP sidecar, when there is one, adds tags and its other fields."""
+    if xmp is None:
+        return CaptionResult(text=text, human=True, extra={"source": source})
+    extra: dict[str, object] = {"source": source, "xmp_sidecar": xmp.path}
+    for key, value in (
+        ("title", xmp.title),
+        ("alt_text", xmp.alt_text),
+        ("extended_description", xmp.extended_description),
+    ):
+        if value:
+            extra[key] = value
+    tags = tuple(Tag(keyword, 1.0) for keyword in xmp.keywords)
+    return CaptionResult(text=text, tags=tags, human=True, extra=extra)
+
+
+_ACCESSIBILITY_FIELDS = {
+    TASK_ALT_TEXT: ("alt_text", "Iptc4xmpExt:AltTextAccessibility"),
+    TASK_DETAILED: ("extended_description", "Iptc4xmpExt:ExtDescrAccessibility"),
+}
+
+
+def _accessibility_text(img: Image.Image, task: str) -> CaptionResult:
+    """The sidecar's alt text or extended description, for ``--task alt_text|detailed``."""
+    attribute, label = _ACCESSIBILITY_FIELDS[task]
+    path = _source_path(img)
+    xmp = _xmp(path)
+    text = str(getattr(xmp, attribute, "")) if xmp is not None else ""
+    if text:
+        return _result(text, "xmp-sidecar", xmp)
+    if xmp is not None:
+        raise ValueError(f"no {label} in {os.path.basename(xmp.path)}")
+    names = "/".join(os.path.basename(p) for p in xmp_sidecar_paths(path)) if path else "XMP sidecar"
+    raise ValueError(f"no {label} found: no {names}")
 
 
 def sidecar_paths(image_path: str) -> list[str]:
@@ -137,10 +208,14 @@ def _is_placeholder(text: str) -> bool:
     return " ".join(text.split()).lower() in _PLACEHOLDERS
 
 
-def _where_looked(path: str) -> str:
+def _where_looked(path: str, xmp: XmpSidecar | None) -> str:
     if path:
         names = "/".join(os.path.basename(p) for p in sidecar_paths(path))
-        files = f"no {names}"
+        files = f"no {names}, "
+        if xmp is None:
+            files += f"no {'/'.join(os.path.basename(p) for p in xmp_sidecar_paths(path))}"
+        else:
+            files += f"no dc:description in {os.path.basename(xmp.path)}"
     else:
         files = "no source path to look for caption files next to"
     return f"{files}, no {_LABELS['xmp']}, {_LABELS['iptc']} or {_LABELS['exif']}"

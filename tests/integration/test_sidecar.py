@@ -21,7 +21,7 @@ from picscribe.indexer.registry import create
 from picscribe.indexer.scan import FileEntry
 
 NO_CAPTION = (
-    "no caption found: no {stem}.txt/{stem}.caption/{stem}.jpg.txt, "
+    "no caption found: no {stem}.txt/{stem}.caption/{stem}.jpg.txt, no {stem}.jpg.xmp/{stem}.xmp, "
     "no XMP dc:description, IPTC Caption-Abstract or EXIF ImageDescription"
 )
 
@@ -107,9 +107,9 @@ def jpg(tmp_path: Path) -> Path:
 def test_registered_by_entry_point_with_its_capabilities() -> None:
     captioner = create("sidecar")
     assert isinstance(captioner, SidecarCaptioner)
-    assert captioner.name == "sidecar" and captioner.tasks == frozenset({"caption"})
+    assert captioner.name == "sidecar" and captioner.tasks == frozenset({"caption", "detailed", "alt_text"})
     assert captioner.model_id == "sidecar-v1" and SidecarCaptioner.available() is None
-    with pytest.raises(ValueError, match="only imports captions"):
+    with pytest.raises(ValueError, match="imports captions, alt text and detailed descriptions, not 'ocr'"):
         captioner.caption([], "ocr")
 
 
