@@ -74,7 +74,7 @@ def find_xmp_sidecar(image_path: str) -> XmpSidecar | None:
 def parse_xmp_sidecar(data: bytes, path: str) -> XmpSidecar:
     """The fields of the XMP document ``data``, read from ``path`` (named in errors)."""
     name = os.path.basename(path)
-    root = _parse(data, name)
+    root = parse_safely(data, name)
     keywords = _values(root, _DC, "subject")
     # Lightroom writes "Places|France|Paris". Only the leaf is kept: a tag is
     # a label for what is in the picture, and the upper levels are the
@@ -110,8 +110,12 @@ class _Refused(Exception):
     pass
 
 
-def _parse(data: bytes, name: str) -> ET.Element:
-    """``data`` as an element tree, refusing DTDs; ValueError naming ``name``."""
+def parse_safely(data: bytes, name: str) -> ET.Element:
+    """``data`` as an element tree, refusing DTDs and entities; ValueError naming ``name``.
+
+    The one XMP parser: the sidecar reader and the writer (merging into an
+    existing sidecar) share it, so both refuse the same hostile files.
+    """
     # xpacket wrappers and trailing padding are legal around the document.
     data = data.strip(b"\x00 \t\r\n")
     builder = ET.TreeBuilder()

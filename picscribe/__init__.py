@@ -58,6 +58,7 @@ __all__ = [
     "StoreStatus",
     "Tag",
     "Usage",
+    "WriteMetadataReport",
     "__version__",
 ]
 
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
         StoreStatus,
         Tag,
         Usage,
+        WriteMetadataReport,
     )
 
 

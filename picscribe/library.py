@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +53,7 @@ from picscribe.store import SearchFilters, Store, StoreError, StoreStatus
 from . import app
 from .config import Config, ConfigError, load_config
 from .exchange import EmbedderMismatch, ExportError, ExportReport, ImportReport, export_store, import_files
+from .metadata import METADATA_FIELDS, WriteMetadataReport, write_metadata
 
 __all__ = [
     "KNOWN_TASKS",
@@ -93,6 +94,7 @@ __all__ = [
     "StoreStatus",
     "Tag",
     "Usage",
+    "WriteMetadataReport",
 ]
 
 _SETTINGS = frozenset(f.name for f in fields(Config)) - {"home"}
@@ -253,6 +255,20 @@ class Library:
             paths = [paths]  # one file, not its characters
         store = self.store
         return import_files(store, app.embedder_for(self.config, store), paths, path_map=list(path_map))
+
+    def write_metadata(
+        self,
+        paths: Iterable[str | os.PathLike[str]] = (),
+        fields: Sequence[str] = METADATA_FIELDS,
+        *,
+        dry_run: bool = False,
+        on_file: Callable[[str], None] | None = None,
+    ) -> WriteMetadataReport:
+        """Write each indexed image's caption, detailed description, alt text and
+        tags to its XMP sidecar (``photo.jpg.xmp``, or an existing ``photo.xmp``),
+        merged with what the sidecar holds; text picscribe did not write is never
+        replaced. ``paths``: only images under these (default: all)."""
+        return write_metadata(self.open_index(create=False), paths, fields, dry_run=dry_run, on_file=on_file)
 
     # -- one image, outside the index -----------------------------------------
 

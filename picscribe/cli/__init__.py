@@ -20,6 +20,7 @@ from .caption_cmds import caption
 from .eval_cmds import eval_
 from .exchange_cmds import export, import_
 from .index_cmds import index, reindex
+from .metadata_cmds import write_metadata
 from .search_cmds import search
 from .status_cmds import status
 from .ui_cmds import ui
@@ -57,5 +58,5 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     ctx.obj = Context(cfg)
 
 
-for command in (index, reindex, search, caption, ask, watch, status, ui, eval_, export, import_):
+for command in (index, reindex, search, caption, ask, watch, status, ui, eval_, export, import_, write_metadata):
     main.add_command(command)
