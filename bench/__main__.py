@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import _library, _noop, _pipeline, _search, _vectors
+from . import _cold_start, _library, _noop, _pipeline, _search, _vectors
 from ._table import Row, percentiles, render, to_json
 
-SECTIONS = ("search", "store", "noop", "pipeline")
+SECTIONS = ("search", "store", "coldstart", "noop", "pipeline")
 
 
 def _log(msg: str) -> None:
@@ -158,6 +158,13 @@ def main() -> None:
     if "store" in args.only:
         _log("store ...")
         rows += store_rows(20_000 if q else 1_000_000, n_queries=20 if q else 50)
+    if "coldstart" in args.only:
+        for n in [10_000] if q else [10_000, 1_000_000]:
+            _log(f"cold start, {n // 1000}k ...")
+            home, _ = _library_home(n)
+            rows += _cold_start.run(
+                home, f"{n // 1000}k", repeats=3 if q else 5, search_goal_s=1.0 if n <= 10_000 else 2.0
+            )
     if "noop" in args.only:
         _log("no-op re-index ...")
         rows += _noop.run(1_000 if q else 10_000, log=_log)

@@ -155,8 +155,17 @@ def load(distinct: int = 20_000, n_queries: int = 1_000, *, log=print) -> Captio
     if not base_path.exists() or not query_path.exists():
         emb = _embedder()
         started = time.perf_counter()
+        total = len(texts) + len(qtexts)
+        # Minutes on 2 busy cores, once: say so, and how far it has got, rather than nothing.
+        log(f"embedding {total} captions with MiniLM (first run only; cached in {d}) ...")
+        done = 0
         for path, items in ((base_path, texts), (query_path, qtexts)):
-            vecs = np.concatenate([emb.embed(items[i : i + 2048]) for i in range(0, len(items), 2048)])
+            chunks = []
+            for i in range(0, len(items), 2048):
+                chunks.append(emb.embed(items[i : i + 2048]))
+                done += len(chunks[-1])
+                log(f"  {done}/{total} captions embedded, {time.perf_counter() - started:.0f} s")
+            vecs = np.concatenate(chunks)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, vecs.astype(np.float32))
             os.replace(tmp, path)

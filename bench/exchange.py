@@ -1,9 +1,11 @@
 """Export and import throughput, file sizes and peak memory, on a synthetic index.
 
-Usage: .venv/bin/python bench/exchange.py [--images 20000]
+Usage: .venv/bin/python bench/exchange.py [--images 20000] [--task-texts]
 
 Builds an index of N images through the store's write path (random unit
-vectors, no model), then times ``export`` to each format and ``import`` of
+vectors, no model; with ``--task-texts`` each image also gets a detailed
+and an alt-text caption), then times ``export`` to each format, the
+kohya-style caption files (``--format txt``) into a folder, and ``import`` of
 the Parquet and JSONL files (with vectors: no embedding) into fresh homes,
 and a second import of the same file (a no-op). Peak RSS is the process's
 high-water mark after each step: it stays flat if rows stream. Machines
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picscribe.exchange import export_store, import_files
+from picscribe.exchange import export_caption_files, export_store, import_files
 from picscribe.search import DEFAULT_EMBEDDER, SentenceTransformerEmbedder
 from picscribe.store import CaptionRecord, ImageRecord, Store
 
@@ -32,7 +34,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build(home: Path, images: int) -> None:
+def build(home: Path, images: int, task_texts: bool) -> None:
     rng = np.random.default_rng(0)
     with Store.open(home) as store:
         store.bind_embedder(DEFAULT_EMBEDDER, DIM)
@@ -54,20 +56,32 @@ def build(home: Path, images: int) -> None:
                         objects=(("dog", i % 7 + 1, 0.8),),
                     )
                 )
+                if task_texts:
+                    detailed = f"A longer description of {i % 7} dogs and a cat on sofa number {i}, in a bright room."
+                    caps.append(CaptionRecord(digest, "fake", "fake-v1", "detailed", detailed, caps[-1].vector))
+                    caps.append(
+                        CaptionRecord(
+                            digest, "fake", "fake-v1", "alt_text", f"Dogs on sofa {i}", np.zeros(0, dtype=np.float32)
+                        )
+                    )
             store.write_batch(imgs, caps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--task-texts", action="store_true", help="give each image a detailed and an alt-text caption")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="picscribe-bench-exchange-"))
     embedder = SentenceTransformerEmbedder(
         DEFAULT_EMBEDDER, cache_dir=work / "cache"
     )  # never loads: rows carry vectors
     started = time.perf_counter()
-    build(work / "source", args.images)
-    print(f"load: {os.getloadavg()}  images: {args.images}  build: {time.perf_counter() - started:.1f}s")
+    build(work / "source", args.images, args.task_texts)
+    print(
+        f"load: {os.getloadavg()}  images: {args.images}  task texts: {args.task_texts}  "
+        f"build: {time.perf_counter() - started:.1f}s"
+    )
     print(f"{'step':<34} {'seconds':>8} {'rows/s':>9} {'MB':>8} {'peak RSS MB':>12}")
 
     def row(step: str, seconds: float, rows: int, size: float | None = None) -> None:
@@ -75,7 +89,7 @@ def main() -> None:
         print(f"{step:<34} {seconds:>8.2f} {rows / seconds:>9.0f} {mb:>8} {peak_rss_mb():>12.0f}")
 
     with Store.open(work / "source", read_only=True) as store:
-        for fmt, vectors in [("parquet", True), ("parquet", False), ("jsonl", True), ("csv", False), ("txt", False)]:
+        for fmt, vectors in [("parquet", True), ("parquet", False), ("jsonl", True), ("csv", False)]:
             out = work / f"rows{'-vectors' if vectors else ''}.{fmt}"
             t = time.perf_counter()
             report = export_store(store, out, fmt, vectors=vectors)
@@ -85,6 +99,11 @@ def main() -> None:
                 report.rows,
                 out.stat().st_size,
             )
+        t = time.perf_counter()
+        files = export_caption_files(store, work / "captions")
+        assert files.written == args.images and not files.errors
+        size = sum(p.stat().st_size for p in (work / "captions").rglob("*.txt"))
+        row("export txt (caption files)", time.perf_counter() - t, files.written, size)
     for fmt in ("parquet", "jsonl"):
         with Store.open(work / f"import-{fmt}") as store:
             for attempt in ("import", "import again (no-op)"):

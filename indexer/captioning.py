@@ -52,7 +52,8 @@ class ObjectCount:
 class CaptionResult:
     """What a backend says about one image.
 
-    ``text`` is the sentence that gets embedded and shown. Tags, objects and
+    ``text`` is the sentence that is shown, and embedded unless the backend
+    also wrote a ``detailed`` description for search. Tags, objects and
     OCR text are stored as separate searchable fields, so a backend should not stuff
     them into ``text`` only to make them findable.
     """
@@ -65,6 +66,17 @@ class CaptionResult:
     # generated text; backends that import such text set this.
     human: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    #: Text for other tasks that came with this caption, e.g. {"alt_text": ...}
+    #: from a sidecar that has alt text. The indexer stores each as a caption
+    #: of that task, with the same captioner, model and human flag.
+    other_tasks: dict[str, str] = field(default_factory=dict)
+    #: A longer description made in the same pass, for search: what tells
+    #: this photo from similar ones ("a black dog on the grass"), too long to
+    #: show as the caption. When set, the indexer stores it as this backend's
+    #: ``detailed`` caption beside ``text`` and embeds it instead of ``text``;
+    #: a later caption from another model replaces both. "" when the backend
+    #: makes none (then ``text`` is embedded).
+    detailed: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,13 @@ class Captioner(Protocol):
     @property
     def max_concurrency(self) -> int: ...
 
+    #: True when its captions come from metadata (caption files and XMP
+    #: sidecars next to the image, text embedded in it) rather than from the
+    #: pixels. The indexer then reads an image again when a sidecar next to
+    #: it changes, and never keeps captions on the word of equal pixels.
+    @property
+    def reads_metadata(self) -> bool: ...
+
     #: What a metered backend has spent in this process; None for the others.
     @property
     def usage(self) -> Usage | None: ...
@@ -272,6 +291,10 @@ class BaseCaptioner(ABC):
     @property
     def max_concurrency(self) -> int:
         return 1
+
+    @property
+    def reads_metadata(self) -> bool:
+        return False
 
     @property
     def usage(self) -> Usage | None:

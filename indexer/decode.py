@@ -18,6 +18,7 @@ from datetime import datetime
 from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
 from .decode_budget import DecodeBudget
+from .picture_hash import picture_hash
 from .pixels import decode_peak_bytes, shrink, to_rgb, upright
 from .png_metadata import without_oversize_metadata
 from .raw import INSTALL_HINT as RAW_INSTALL_HINT
@@ -71,6 +72,27 @@ class Loaded:
     height: int
     format: str
     taken_at: str | None
+    #: See ``pixel_hash``; None when decoding was skipped.
+    pixel_hash: str | None = None
+    #: Perceptual hash (``picture_hash``) for the "same picture" tier of
+    #: duplicates; None when decoding was skipped.
+    picture_hash: bytes | None = None
+
+
+def pixel_hash(rgb: Image.Image) -> str:
+    """A hash of the decoded, upright RGB pixels picscribe captions.
+
+    Equal for two files that differ only in metadata (a caption written
+    into the file by exiftool), so the second keeps the first's captions.
+    Any change a captioner could see (an edit, a crop, a new orientation)
+    changes it. It is of the image as decoded at picscribe's size, so a
+    new ``max_side`` or decoder can change it: that costs a caption, never
+    a wrong reuse.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{rgb.mode} {rgb.width}x{rgb.height}\n".encode())
+    digest.update(rgb.tobytes())
+    return "px1:" + digest.hexdigest()
 
 
 HEIC_INSTALL_HINT = "HEIC needs `pip install 'picscribe[heif]'`"
@@ -236,7 +258,7 @@ def _finish(
     # Set last: to_rgb may build a new image that has no info of the original.
     rgb.info[SOURCE_PATH] = entry.path
     rgb.info[EMBEDDED_DESCRIPTION] = embedded
-    return Loaded(entry, content_hash, rgb, width, height, fmt, taken_at)
+    return Loaded(entry, content_hash, rgb, width, height, fmt, taken_at, pixel_hash(rgb), picture_hash(rgb))
 
 
 def _check_pixel_limit(img: Image.Image, header_size: tuple[int, int], max_pixels: int) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,13 @@ from PIL import Image
 
 from picscribe.store import CaptionRecord, FailureRecord, FileState, ImageRecord, Store, TextEmbedder
 
-from .captioning import TASK_CAPTION, Captioner, CaptionerStopped, CaptionResult, Usage
+from .captioning import TASK_CAPTION, TASK_DETAILED, Captioner, CaptionerStopped, CaptionResult, Usage
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
 from .decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
 from .failure_keys import captioner_key, decoder_key
 from .progress import CAPTIONED, FAILED, PENDING, REUSED, NoProgress, Progress
 from .scan import FileEntry, ScanResult, is_utf8, printable_path, scan
+from .sidecar_files import images_for_sidecar, is_sidecar_name, sidecar_signature
 from .sniff import has_image_extension, looks_like_image
 from .stages import caption_outcomes, read_ahead
 
@@ -40,6 +41,11 @@ class IndexReport:
     scanned: int = 0
     unchanged: int = 0
     reused: int = 0  # known content at a new path: moved or duplicated
+    #: Of ``removed``: old paths of reused content, gone from disk (a move or rename).
+    moved: int = 0
+    #: Files whose bytes changed but whose pixels did not (metadata written
+    #: into them): their captions were carried over, not made again.
+    kept: int = 0
     captioned: int = 0
     failed: int = 0
     removed: int = 0
@@ -78,16 +84,24 @@ class IndexOptions:
 
 #: OCR text beyond this many characters adds noise, not meaning, to an embedding.
 _EMBEDDED_OCR_CHARS = 100
+#: A description that holds this much of the OCR text already quotes it.
+_QUOTED_OCR_PROBE = 30
 
 
 def embedding_text(result: CaptionResult) -> str:
     """The text a caption is embedded by. One place, so evaluation can change it.
 
-    Text read in the image is part of what it shows ("STOP" makes a stop
-    sign), so it joins the caption here even when the caption leaves it out.
+    The backend's description for search (``result.detailed``) when it made
+    one, else the caption: on everyday photos the short caption ("A photo of
+    a dog.") is the same for a hundred of them (issue 18). Text read in the
+    image is part of what it shows ("STOP" makes a stop sign), so it joins
+    here unless the description already quotes it.
     """
+    base = result.detailed or result.text
     ocr = " ".join(result.ocr_text.split())[:_EMBEDDED_OCR_CHARS]
-    return f'{result.text} Text: "{ocr}"' if ocr else result.text
+    if not ocr or ocr[:_QUOTED_OCR_PROBE] in " ".join(base.split()):
+        return base
+    return f'{base} Text: "{ocr}"'
 
 
 class Indexer:
@@ -201,6 +215,10 @@ class Indexer:
             (present if os.path.lexists(path) else vanished).append(path)
         folders = [p for p in present if os.path.isdir(p)]
         files = [p for p in present if not os.path.isdir(p)]
+        if self.captioner.reads_metadata:
+            # An edited, new or deleted caption file or XMP sidecar stands for the image it describes.
+            described = [img for p in files + vanished if is_sidecar_name(p) for img in images_for_sidecar(p)]
+            files = list(dict.fromkeys(files + described))
         # A name that is not valid UTF-8 cannot be in the index (scan reports
         # it instead), and asking SQLite about it would fail the whole step.
         storable = [p for p in files + vanished if is_utf8(p)]
@@ -241,13 +259,22 @@ class Indexer:
         # same captioner, the same decoders. NULL (the file had vanished, or a
         # row from before keys existed) is tried again whenever the file is seen.
         still_valid = {self._captioner_key, self._decoder_key}
+        reads_metadata = self.captioner.reads_metadata
         todo: list[FileEntry] = []
+        # Known content to read again although its files did not change: a sidecar next to it did.
+        reread: set[str] = set()
+        sidecars: dict[str, str | None] = {}
         for entry in found.files:
             state = known.get(entry.path)
+            if reads_metadata:
+                sidecars[entry.path] = sidecar_signature(entry.path)
             if state and (state.size, state.mtime_ns) == (entry.size, entry.mtime_ns):
-                if state.status == "ok" or (not retry and state.failure_key in still_valid):
+                sidecar_edited = reads_metadata and sidecars[entry.path] != state.sidecar_sig
+                if not sidecar_edited and (state.status == "ok" or (not retry and state.failure_key in still_valid)):
                     report.unchanged += 1
                     continue
+                if sidecar_edited and state.content_hash:
+                    reread.add(state.content_hash)
             todo.append(entry)
         # Files that could not even be stat'ed get a failed row; a folder that
         # could not be listed has no row of its own but is reported all the same.
@@ -259,7 +286,14 @@ class Indexer:
         on_disk = {e.path for e in found.files} | {p for p, _ in found.errors}
         gone = [p for p in known if p not in on_disk and not any(_inside(p, d) for d in found.unreadable_dirs)]
         self._process(
-            todo, self.store.hashes_with_current_caption(), report, stat_failures, gone=set(gone), progress=progress
+            todo,
+            self.store.hashes_with_current_caption() - reread,
+            report,
+            stat_failures,
+            gone=set(gone),
+            progress=progress,
+            previous=known,
+            sidecars=sidecars,
         )
 
         # Only now forget the other vanished paths, so that content moved to a
@@ -282,8 +316,18 @@ class Indexer:
         update_images: bool = True,
         gone: set[str] | frozenset[str] = frozenset(),
         progress: Progress | None = None,
+        previous: Mapping[str, FileState] | None = None,
+        sidecars: Mapping[str, str | None] | None = None,
     ) -> None:
+        """Hash, decode, caption and write ``entries``.
+
+        ``previous`` is what the index knew of each path, so a file whose bytes
+        changed but whose pixels did not keeps its captions; ``sidecars`` the
+        sidecar signature to record for each path (see ``sidecar_files``).
+        """
         opts = self.options
+        previous = previous or {}
+        sidecars = sidecars or {}
         follower = progress or NoProgress()
         follower.on_total(len(entries))
         # Files whose fate is known, told to the follower only once the
@@ -295,16 +339,18 @@ class Indexer:
         # Content captioned earlier in this run, and content waiting in the
         # current batch: a duplicate file reuses its twin's caption instead
         # of being captioned twice.
-        captioned_info: dict[str, tuple[int, int, str, str | None]] = {}
+        captioned_info: dict[str, ImageRecord] = {}
         in_batch: set[str] = set()
         waiting: list[Loaded] = []
+        # (old, new) content hashes of files whose pixels are unchanged.
+        carry: list[tuple[str, str]] = []
 
         def flush() -> None:
-            nonlocal batch, reused, pending_failures, waiting, settled
+            nonlocal batch, reused, pending_failures, waiting, settled, carry
             captions, images, not_sent = self._caption_batch(batch, report, pending_failures)
             captioned_now = {img.content_hash for img in images}
             for img in images:
-                captioned_info[img.content_hash] = (img.width, img.height, img.format, img.taken_at)
+                captioned_info[img.content_hash] = img
             for b in batch:
                 done = CAPTIONED if b.content_hash in captioned_now else FAILED
                 settled.append((b.entry.path, PENDING if b.content_hash in not_sent else done))
@@ -323,19 +369,26 @@ class Indexer:
                         FailureRecord(w.entry.path, w.entry.size, w.entry.mtime_ns, msg, self._captioner_key)
                     )
                     report.failures.append((w.entry.path, msg))
+            if sidecars:
+                images = [replace(r, sidecar_sig=sidecars.get(r.path)) for r in images]
+                reused = [replace(r, sidecar_sig=sidecars.get(r.path)) for r in reused]
+                pending_failures = [replace(r, sidecar_sig=sidecars.get(r.path)) for r in pending_failures]
+            moved_from = self._moved_from(reused, gone) if update_images else []
+            report.moved += len(moved_from)
             report.removed += self.store.write_batch(
                 images=(images + reused) if update_images else [],
                 captions=captions,
                 failures=pending_failures if update_images else [],
-                remove=self._moved_from(reused, gone) if update_images else [],
+                remove=moved_from,
+                carry=carry,
             )
-            report.captioned += len(captions)
+            report.captioned += len(captioned_now)  # images, not caption rows (a description adds a row)
             report.failed = len(report.failures)
             for path, outcome in settled:
                 follower.on_file(path, outcome)
             if settled:
                 follower.on_batch(report)
-            batch, reused, pending_failures, waiting, settled = [], [], [], [], []
+            batch, reused, pending_failures, waiting, settled, carry = [], [], [], [], [], []
             in_batch.clear()
 
         loads = self._load_ahead(entries, known_hashes)
@@ -371,6 +424,12 @@ class Indexer:
                     report.decoded += 1
                     in_batch.add(outcome.content_hash)
                     batch.append(outcome)
+                elif (old := self._same_pixels_as_before(outcome, previous.get(entry.path), known_hashes)) is not None:
+                    # Only metadata in the file changed: its captions still describe it.
+                    reused.append(_new_record(outcome))
+                    carry.append((old, outcome.content_hash))
+                    report.kept += 1
+                    settled.append((entry.path, REUSED))
                 elif outcome.content_hash in captioned_info:
                     reused.append(_record(outcome, captioned_info[outcome.content_hash]))
                     report.reused += 1
@@ -409,6 +468,23 @@ class Indexer:
             workers=opts.workers,
             lookahead=max(opts.workers, opts.batch_size * 2),
         )
+
+    def _same_pixels_as_before(
+        self, item: Loaded, before: FileState | None, known_hashes: set[str] | frozenset[str]
+    ) -> str | None:
+        """The content hash this path had, when ``item`` is that content with
+        other bytes but the same decoded pixels, and that content has a caption.
+
+        Not for a captioner that reads metadata: for it, the metadata that
+        changed is the input.
+        """
+        if before is None or before.pixel_hash is None or item.pixel_hash != before.pixel_hash:
+            return None
+        if before.content_hash is None or before.content_hash == item.content_hash:
+            return None
+        if self.captioner.reads_metadata or before.content_hash not in known_hashes:
+            return None
+        return before.content_hash
 
     @staticmethod
     def _ready_for_model(item: Loaded) -> bool:
@@ -451,7 +527,7 @@ class Indexer:
             and (path in gone or os.path.isdir(os.path.dirname(path)))
         ]
 
-    def _known_info(self, content_hash: str) -> tuple[int, int, str, str | None] | None:
+    def _known_info(self, content_hash: str) -> ImageRecord | None:
         return self.store.image_info_by_hash([content_hash]).get(content_hash)
 
     def _caption_batch(
@@ -483,22 +559,60 @@ class Indexer:
             return [], [], not_sent
         vectors = self._embed(done)
         captions = [
-            CaptionRecord(
-                content_hash=b.content_hash,
-                captioner=self.captioner.name,
-                model_id=self.captioner.model_id,
-                task=TASK_CAPTION,
-                text=r.text,
-                vector=vec,
-                ocr_text=r.ocr_text,
-                human=r.human,
+            self._caption_row(
+                b,
+                r,
+                TASK_CAPTION,
+                r.text,
+                vec,
                 tags=tuple((tag.label, tag.score) for tag in r.tags),
                 objects=tuple((o.label, o.count, o.score) for o in r.objects),
             )
             for (b, r), vec in zip(done, vectors, strict=True)
         ]
-        images = [_record(b, (b.width, b.height, b.format, b.taken_at)) for b, _ in done]
+        # Other tasks' text that came with a caption: stored, not searched, so not embedded.
+        no_vector = np.zeros(0, dtype=np.float32)
+        captions += [
+            self._caption_row(b, r, task, text, no_vector, ocr_text="")
+            for b, r in done
+            for task, text in r.other_tasks.items()
+            if task != TASK_CAPTION and text.strip()
+        ]
+        # The description that was embedded is kept as its own caption, so the
+        # vector can be traced to stored text and a later model replaces both.
+        captions += [
+            self._caption_row(b, r, TASK_DETAILED, r.detailed, vec)
+            for (b, r), vec in zip(done, vectors, strict=True)
+            if r.detailed
+        ]
+        images = [_new_record(b) for b, _ in done]
         return captions, images, not_sent
+
+    def _caption_row(
+        self,
+        item: Loaded,
+        result: CaptionResult,
+        task: str,
+        text: str,
+        vector: np.ndarray,
+        *,
+        ocr_text: str | None = None,
+        tags: tuple[tuple[str, float], ...] = (),
+        objects: tuple[tuple[str, int, float], ...] = (),
+    ) -> CaptionRecord:
+        """One caption row of ``item``'s content by this captioner; ``ocr_text`` defaults to the result's."""
+        return CaptionRecord(
+            content_hash=item.content_hash,
+            captioner=self.captioner.name,
+            model_id=self.captioner.model_id,
+            task=task,
+            text=text,
+            vector=vector,
+            ocr_text=result.ocr_text if ocr_text is None else ocr_text,
+            human=result.human,
+            tags=tags,
+            objects=objects,
+        )
 
     def _caption_outcomes(self, batch: list[Loaded]) -> list[CaptionResult | Exception]:
         """One result or exception per image (see ``stages.caption_outcomes``)."""
@@ -525,10 +639,25 @@ def _pixels(item: Loaded) -> Image.Image:
     return item.image
 
 
-def _record(item: Loaded, info: tuple[int, int, str, str | None]) -> ImageRecord:
-    width, height, fmt, taken_at = info
+def _new_record(item: Loaded) -> ImageRecord:
+    """The row of a file decoded in this run."""
     e = item.entry
-    return ImageRecord(e.path, e.size, e.mtime_ns, item.content_hash, width, height, fmt, taken_at)
+    shape = (item.width, item.height, item.format, item.taken_at)
+    return ImageRecord(
+        e.path,
+        e.size,
+        e.mtime_ns,
+        item.content_hash,
+        *shape,
+        pixel_hash=item.pixel_hash,
+        picture_hash=item.picture_hash,
+    )
+
+
+def _record(item: Loaded, twin: ImageRecord) -> ImageRecord:
+    """The row of a file not decoded, whose content ``twin``'s row describes."""
+    e = item.entry
+    return replace(twin, path=e.path, size=e.size, mtime_ns=e.mtime_ns, sidecar_sig=None)
 
 
 def _failed_alike(state: FileState | None, error: str) -> bool:

@@ -6,12 +6,15 @@ as a plugin package would register its own.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from .captioning import BaseCaptioner, Captioner, CaptionerOptions, CaptionerUnavailable
 
 GROUP = "picscribe.captioners"
+log = logging.getLogger(__name__)
+
 AUTO = "auto"
 OFFLINE = "offline"
 
@@ -90,8 +93,31 @@ def choose(
             captioner = create(vlm, device=device, options=options)
             return Choice(captioner, f"captioner: {vlm} ({captioner.model_id}), the configured VLM", vlm)
         except (CaptionerUnavailable, BadCaptionerSpec) as exc:
-            why = f"the configured VLM {vlm!r} is not usable ({exc})"
-    else:
-        why = "no VLM is configured (set PICSCRIBE_VLM or vlm in config.toml)"
+            # The whole story (what is missing, how to get it) runs to several
+            # hundred characters: on a first run it would be the first thing a
+            # newcomer reads. One short line; the rest under -v.
+            log.info("auto: the configured VLM %r is not usable: %s", vlm, exc)
+            captioner = create(OFFLINE, device=device)
+            gist = _gist(str(exc))
+            model = vlm.partition(":")[2] or vlm
+            named = gist if model in gist else f"{vlm}: {gist}"
+            reason = (
+                f"captioner: {OFFLINE}, because auto found no VLM available ({named}). "
+                "Set PICSCRIBE_VLM= to skip this check (-v for details)."
+            )
+            return Choice(captioner, reason, OFFLINE)
+    why = "no VLM is configured (set PICSCRIBE_VLM or vlm in config.toml)"
     captioner = create(OFFLINE, device=device)
     return Choice(captioner, f"captioner: {OFFLINE} ({captioner.model_id}), because {why}", OFFLINE)
+
+
+#: How much of a backend's "why not" the one-line reason keeps.
+_GIST_CHARS = 80
+
+
+def _gist(message: str) -> str:
+    """The first clause of an explanation: what is wrong, without the how-to-fix that follows."""
+    first = message.split(";", 1)[0].split("\n", 1)[0].strip()
+    if len(first) <= _GIST_CHARS:
+        return first
+    return first[:_GIST_CHARS].rsplit(" ", 1)[0].rstrip(" ,") + "…"

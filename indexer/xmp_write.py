@@ -125,6 +125,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()
 
 
+def picscribe_wrote(xmp: bytes | None, name: str, text: str) -> bool:
+    """Whether the XMP document ``xmp`` records that picscribe wrote ``text``
+    as a description (its ``picscribe:descriptionHash``).
+
+    How the EXIF and IPTC copies of the description inside an image file
+    are told apart from a person's text: they are written together with the
+    XMP one, so picscribe's own text has its hash there.
+    """
+    if xmp is None or not text.strip():
+        return False
+    parse_safely(xmp, name)
+    root, _prefixes = _tree_with_prefixes(xmp)
+    rdf = root if root.tag == f"{{{_RDF}}}RDF" else next(root.iter(f"{{{_RDF}}}RDF"))
+    return _simple_value(rdf, TEXT_FIELDS["description"][1]) == text_hash(text)
+
+
 def merge_sidecar(existing: bytes | None, name: str, content: SidecarContent, written_at: str) -> MergeResult:
     """``content`` merged into the sidecar ``existing`` (None: a new one).
 

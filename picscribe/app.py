@@ -6,10 +6,10 @@ from __future__ import annotations
 from picscribe.indexer import Captioner, CaptionerOptions, Indexer, IndexOptions, choose
 from picscribe.indexer.ray_engine import CaptionerRecipe, RayIndexer, RayOptions, import_ray
 from picscribe.indexer.registry import Choice
-from picscribe.search import Retriever, SentenceTransformerEmbedder
+from picscribe.search import QueryEmbedder, Retriever, SentenceTransformerEmbedder
 from picscribe.store import DB_NAME, Store
 
-from .config import Config
+from .config import Config, ConfigError
 
 
 def open_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Store:
@@ -41,7 +41,22 @@ def captioner_options(cfg: Config) -> CaptionerOptions:
 
 
 def choose_captioner(cfg: Config) -> Choice:
+    check_device(cfg.device)
     return choose(cfg.captioner, vlm=cfg.vlm or None, device=cfg.device, options=captioner_options(cfg))
+
+
+def check_device(device: str) -> None:
+    """Asking for CUDA where there is none is a mistake to say, not a silent CPU run
+    (a backend without a GPU path would otherwise just run slower)."""
+    if not device.startswith("cuda"):
+        return
+    import torch  # only here: a CPU run should not pay for importing it
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device}: torch sees no CUDA device here (a CPU-only build of torch, or no GPU); "
+            "use --device cpu or --device auto"
+        )
 
 
 def indexer_for(
@@ -69,4 +84,6 @@ def indexer_for(
 
 
 def retriever_for(cfg: Config, store: Store) -> Retriever:
-    return Retriever(store, embedder_for(cfg, store))
+    # Queries through numpy where the model allows: a search imports no torch.
+    name = store.embedder_name or cfg.embedder
+    return Retriever(store, QueryEmbedder(name, cache_dir=cfg.cache_dir / "models"))

@@ -115,14 +115,28 @@ def _check(key: str, value: object, source: str) -> object:
         return _roots(value, source)
     if key == "vlm_batch_size":
         return _vlm_batch_size(value, source)
+    if key == "device":
+        return _device(value, source)
     hint = _SETTABLE[key]
     for kind in _kinds(hint):
         converted = _as(kind, value)
         if converted is not _WRONG:
             if key in _AT_LEAST_ONE and isinstance(converted, int) and converted < 1:
                 raise ConfigError(f"{source}: {key} must be at least 1, not {converted}")
+            if key in _NOT_NEGATIVE and isinstance(converted, float) and not converted >= 0:
+                raise ConfigError(f"{source}: {key} must be 0 or more seconds, not {converted}")
+            if key in _POSITIVE and isinstance(converted, float) and not converted > 0:
+                raise ConfigError(f"{source}: {key} must be more than 0 seconds, not {converted}")
             return converted
     raise ConfigError(f"{source}: {key} must be {_describe(hint)}, not {value!r}")
+
+
+def _device(value: object, source: str) -> str:
+    # "gpu" or "cuda0" would otherwise reach a backend that quietly runs on the CPU.
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise ConfigError(f"{source}: device must be auto, cpu, cuda or cuda:N, not {value!r}")
 
 
 #: Returned by ``_as`` when the value is not of the kind asked for (None is a valid value).
@@ -185,4 +199,20 @@ def _read_file(path: Path) -> dict[str, object]:
 #: Every setting but ``home`` (which says where config.toml is), with its declared type.
 _SETTABLE: dict[str, object] = {k: v for k, v in get_type_hints(Config).items() if k != "home"}
 #: Counts of things, where 0 would stall or divide by zero rather than mean "none".
-_AT_LEAST_ONE = frozenset({"batch_size", "decode_memory_mb"})
+_AT_LEAST_ONE = frozenset(
+    {
+        "batch_size",
+        "decode_memory_mb",
+        "workers",
+        "api_concurrency",
+        "max_pixels",
+        "max_side",
+        "max_requests",
+        "max_tokens",
+        "vlm_max_new_tokens",
+    }
+)
+#: Seconds where 0 means "at once" or "never", but a negative number means nothing.
+_NOT_NEGATIVE = frozenset({"watch_debounce", "watch_reconcile_every"})
+#: Seconds where 0 would fail every request at once.
+_POSITIVE = frozenset({"api_timeout"})

@@ -44,15 +44,26 @@ from picscribe.indexer import (
 )
 from picscribe.indexer.captioning import Answer, ObjectCount
 from picscribe.indexer.decode import DecodeError, load
+from picscribe.indexer.picture_hash_fill import FillReport, fill_picture_hashes
 from picscribe.indexer.ray_engine import RayEngineError, RayOptions
 from picscribe.indexer.registry import Choice
 from picscribe.indexer.scan import FileEntry
 from picscribe.search import Hit, Retriever
-from picscribe.store import SearchFilters, Store, StoreError, StoreStatus
+from picscribe.store import LibraryFile, SearchFilters, Store, StoreError, StoreStatus
 
 from . import app
 from .config import Config, ConfigError, load_config
-from .exchange import EmbedderMismatch, ExportError, ExportReport, ImportReport, export_store, import_files
+from .duplicates import TIERS, DuplicateGroup, find_duplicates
+from .exchange import (
+    CaptionFilesReport,
+    EmbedderMismatch,
+    ExportError,
+    ExportReport,
+    ImportReport,
+    export_caption_files,
+    export_store,
+    import_files,
+)
 from .metadata import METADATA_FIELDS, WriteMetadataReport, write_metadata
 
 __all__ = [
@@ -64,6 +75,7 @@ __all__ = [
     "Answer",
     "Asker",
     "BaseCaptioner",
+    "CaptionFilesReport",
     "CaptionResult",
     "Captioner",
     "CaptionerOptions",
@@ -73,15 +85,18 @@ __all__ = [
     "Config",
     "ConfigError",
     "DecodeError",
+    "DuplicateGroup",
     "EmbedderMismatch",
     "ExportError",
     "ExportReport",
     "FakeCaptioner",
+    "FillReport",
     "Hit",
     "ImportReport",
     "IndexReport",
     "Indexer",
     "Library",
+    "LibraryFile",
     "ObjectCount",
     "PartialBatch",
     "Progress",
@@ -217,16 +232,59 @@ class Library:
 
     # -- searching ----------------------------------------------------------
 
-    def search(self, query: str, limit: int = 10, filters: SearchFilters | None = None) -> list[Hit]:
-        return self.retriever.search(query, limit, filters or SearchFilters())
+    def search(
+        self, query: str, limit: int = 10, filters: SearchFilters | None = None, *, collapse: bool = True
+    ) -> list[Hit]:
+        """The ``limit`` best photos for ``query``. Copies of one picture (the same
+        bytes, or resized, re-encoded, converted) make one hit listing the others
+        in ``Hit.copies``; ``collapse=False`` gives every file its own hit."""
+        return self.retriever.search(query, limit, filters or SearchFilters(), collapse=collapse)
 
-    def similar(self, path: str | os.PathLike[str], limit: int = 10, filters: SearchFilters | None = None) -> list[Hit]:
+    def similar(
+        self,
+        path: str | os.PathLike[str],
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        *,
+        collapse: bool = True,
+    ) -> list[Hit]:
         """Photos whose caption is closest to ``path``'s (which must be indexed)."""
-        return self.retriever.similar(os.path.abspath(os.path.expanduser(path)), limit, filters or SearchFilters())
+        where = os.path.abspath(os.path.expanduser(path))
+        return self.retriever.similar(where, limit, filters or SearchFilters(), collapse=collapse)
+
+    # -- duplicates ---------------------------------------------------------
+
+    def duplicates(
+        self, tiers: Sequence[str] = TIERS, folder: str | os.PathLike[str] | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of copies: ``exact`` (same bytes), ``same`` (same picture: resized,
+        re-encoded, converted, lightly cropped), ``similar`` (a burst: shots seconds
+        apart with alike captions), each with the file to keep and why. Lists only:
+        nothing is deleted or moved. Content indexed before picture hashes existed is
+        in the ``same`` tier only after ``fill_picture_hashes``."""
+        where = None if folder is None else os.path.abspath(os.path.expanduser(folder))
+        return find_duplicates(self.open_index(create=False), tiers, where)
+
+    def fill_picture_hashes(self, on_progress: Callable[[int, int], None] | None = None) -> FillReport:
+        """Decode, once, each content indexed before picture hashes existed and store
+        its perceptual hash. Resumable: finished batches stay; ``on_progress(done, total)``."""
+        cfg = self.config
+        return fill_picture_hashes(
+            self.open_index(create=False),
+            workers=cfg.workers,
+            max_pixels=cfg.max_pixels,
+            max_side=cfg.max_side,
+            on_progress=on_progress,
+        )
 
     def status(self) -> StoreStatus:
         """Counts, models and failures. Raises StoreError when there is no index yet."""
         return self.open_index(create=False).status()
+
+    def object_labels(self) -> list[tuple[str, int]]:
+        """(label, how many photos' contents) for the objects the captioner detected, most common first:
+        the values search's ``objects`` filter takes."""
+        return self.open_index(create=False).object_labels()
 
     # -- export and import ------------------------------------------------------
 
@@ -235,9 +293,21 @@ class Library:
     ) -> ExportReport:
         """Write one row per indexed image (path, sha256, caption and who made it, tags,
         objects, OCR text, the file's size and mtime; with ``vectors``, the vector)
-        to the file ``out`` or a text stream. ``format``: parquet, jsonl, csv or txt."""
+        to the file ``out`` or a text stream. ``format``: parquet, jsonl or csv
+        (txt is ``export_caption_files``)."""
         target = Path(out) if isinstance(out, str | os.PathLike) else out
         return export_store(self.open_index(create=False), target, format, vectors=vectors)
+
+    def export_caption_files(
+        self, out_dir: str | os.PathLike[str] | None = None, *, overwrite: bool = False, tags: bool = False
+    ) -> CaptionFilesReport:
+        """Write kohya-style caption files (``photo.jpg`` -> ``photo.txt``, the searched
+        caption on one line; with ``tags``, its tags after it) beside the images, or
+        under ``out_dir`` mirroring the folders below the library's roots. An existing
+        file is skipped unless ``overwrite``; a file that cannot be written is reported
+        in the result and the others go on."""
+        target = Path(out_dir) if out_dir is not None else None
+        return export_caption_files(self.open_index(create=False), target, overwrite=overwrite, tags=tags)
 
     def import_(
         self,
@@ -263,12 +333,18 @@ class Library:
         *,
         dry_run: bool = False,
         on_file: Callable[[str], None] | None = None,
+        to: str = "sidecar",
     ) -> WriteMetadataReport:
         """Write each indexed image's caption, detailed description, alt text and
         tags to its XMP sidecar (``photo.jpg.xmp``, or an existing ``photo.xmp``),
         merged with what the sidecar holds; text picscribe did not write is never
-        replaced. ``paths``: only images under these (default: all)."""
-        return write_metadata(self.open_index(create=False), paths, fields, dry_run=dry_run, on_file=on_file)
+        replaced. ``paths``: only images under these (default: all).
+
+        ``to="file"`` writes into the image files through exiftool instead
+        (pixels untouched, checked), and keeps their captions in the index
+        although their bytes change."""
+        store = self.open_index(create=False)
+        return write_metadata(store, paths, fields, dry_run=dry_run, on_file=on_file, to=to)
 
     # -- one image, outside the index -----------------------------------------
 

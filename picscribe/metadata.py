@@ -1,29 +1,54 @@
-"""``write-metadata``: the index's captions, tags and alt text written out to XMP sidecars.
+"""``write-metadata``: the index's captions, tags and alt text written out to XMP
+sidecars, or into the image files themselves.
 
 The store decides what is said about each image; ``indexer.xmp_write``
-decides how it merges into a sidecar that may already hold someone's work.
-Only sidecars for now: writing into the image file (exiftool) is not done.
+decides how it merges into XMP that may already hold someone's work, and
+``indexer.exiftool_write`` puts it inside the file (the MWG description
+fields: XMP dc:description, EXIF ImageDescription, and IPTC Caption-Abstract
+where the file already has IPTC). A file written into has new bytes but the
+same pixels: the store moves its row and captions to the new bytes at once
+(``Store.record_rewritten``), so the next ``index`` captions nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED
-from picscribe.indexer.xmp_write import SidecarContent, merge_sidecar, read_existing, sidecar_target, write_atomically
+from picscribe.indexer.captioners.sidecar import is_camera_placeholder
+from picscribe.indexer.exiftool_write import (
+    EmbeddedText,
+    EmbeddedUpdate,
+    EmbedError,
+    exiftool_command,
+    read_embedded,
+    write_embedded,
+)
+from picscribe.indexer.xmp_write import (
+    SidecarContent,
+    merge_sidecar,
+    picscribe_wrote,
+    read_existing,
+    sidecar_target,
+    write_atomically,
+)
 from picscribe.store import ImageDetail, Store, StoredCaption
 
 #: What ``--fields`` accepts, and its default: all of them.
 METADATA_FIELDS = ("caption", "detailed", "alt_text", "tags")
+#: What ``--to`` accepts: XMP sidecars next to the images, or the image files.
+METADATA_TARGETS = ("sidecar", "file")
 
 
 @dataclass
 class WriteMetadataReport:
-    """Sidecar paths by outcome; a path can be both written and skipped (one field left alone)."""
+    """Paths by outcome (sidecars, or with --to file the images); a path can be
+    both written and skipped (one field left alone)."""
 
     dry_run: bool = False
     written: list[str] = field(default_factory=list)
@@ -50,21 +75,30 @@ def write_metadata(
     *,
     dry_run: bool = False,
     on_file: Callable[[str], None] | None = None,
+    to: str = "sidecar",
 ) -> WriteMetadataReport:
-    """Write or merge the sidecar of every ok image under ``paths`` (all when empty).
+    """Write or merge the sidecar of every ok image under ``paths`` (all when
+    empty), or with ``to="file"`` the image files themselves.
 
-    ``on_file(path)`` is called after each image, for a progress bar.
+    ``on_file(path)`` is called after each image, for a progress bar. With
+    ``to="file"``, ExiftoolMissing is raised before any file when exiftool
+    is not installed.
     """
     unknown = [f for f in fields if f not in METADATA_FIELDS]
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}; choose from {', '.join(METADATA_FIELDS)}")
+    if to not in METADATA_TARGETS:
+        raise ValueError(f"cannot write to {to!r}; choose from {', '.join(METADATA_TARGETS)}")
+    if to == "file":
+        exiftool_command()
     roots = [os.path.abspath(os.fspath(p)).rstrip(os.sep) or os.sep for p in paths]
     report = WriteMetadataReport(dry_run=dry_run)
     written_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     for image in store.ok_paths():
         if roots and not any(image == r or image.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
             continue
-        _write_one(store, image, set(fields), written_at, report)
+        write_one = _write_into_file if to == "file" else _write_one
+        write_one(store, image, set(fields), written_at, report)
         if on_file is not None:
             on_file(image)
     return report
@@ -94,6 +128,82 @@ def _write_one(store: Store, image: str, fields: set[str], written_at: str, repo
             report.failed.append((target, f"cannot write: {exc.strerror or exc}"))
             return
     report.written.append(target)
+
+
+def _write_into_file(store: Store, image: str, fields: set[str], written_at: str, report: WriteMetadataReport) -> None:
+    detail = store.image_detail(image)
+    content = _content(detail, fields) if detail is not None else None
+    if content is None:
+        report.skipped.append((image, "it has no caption in the index"))
+        return
+    try:
+        embedded = read_embedded(image)
+        update, skipped = _file_update(image, embedded, content, written_at)
+    except (EmbedError, ValueError) as exc:
+        report.failed.append((image, f"{exc}; not touched"))
+        return
+    report.skipped.extend((image, reason) for reason in skipped)
+    if not update:
+        report.unchanged.append(image)
+        return
+    if not report.dry_run:
+        try:
+            write_embedded(image, update)
+            st = os.stat(image)
+            with open(image, "rb") as f:
+                new_hash = hashlib.file_digest(f, "sha256").hexdigest()
+        except (EmbedError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            report.failed.append((image, f"{reason}; not touched"))
+            return
+        store.record_rewritten(image, new_hash, st.st_size, st.st_mtime_ns)
+    report.written.append(image)
+
+
+def _file_update(
+    image: str, embedded: EmbeddedText, content: SidecarContent, written_at: str
+) -> tuple[EmbeddedUpdate, list[str]]:
+    """What to write into the file, and what is left alone and why.
+
+    The description has up to three homes in a file (MWG): XMP
+    dc:description, EXIF ImageDescription, IPTC Caption-Abstract. Each may be
+    written only when it is empty, a camera's default text, or text
+    picscribe wrote before (the XMP records its hash). If any of them holds
+    someone else's text, the caption is written to none of them, so that the
+    three never disagree about whose words the photo carries. The other
+    fields (alt text, keywords, provenance) merge into the XMP as in a sidecar.
+    """
+    name = f"{os.path.basename(image)} (its XMP)"
+    text = content.description
+    skipped: list[str] = []
+    homes = [("EXIF ImageDescription", embedded.image_description)]
+    if embedded.has_iptc:
+        homes.append(("IPTC Caption-Abstract", embedded.iptc_caption))
+
+    def theirs(current: str) -> bool:
+        if not current.strip() or is_camera_placeholder(current) or text is not None and _same(current, text):
+            return False
+        return not picscribe_wrote(embedded.xmp, name, current)
+
+    foreign = [label for label, current in homes if theirs(current)]
+    if text is not None and foreign:
+        skipped += [f"{label} holds text picscribe did not write; the caption is not written" for label in foreign]
+        content = replace(content, description=None)
+    merged = merge_sidecar(embedded.xmp, name, content, written_at)
+    skipped += merged.skipped
+    if text is None or foreign or any(reason.startswith("dc:description") for reason in merged.skipped):
+        return EmbeddedUpdate(xmp=merged.data), skipped
+    copies = {label: None if _same(current, text) else text for label, current in homes}
+    update = EmbeddedUpdate(
+        xmp=merged.data,
+        image_description=copies["EXIF ImageDescription"],
+        iptc_caption=copies.get("IPTC Caption-Abstract"),
+    )
+    return update, skipped
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
 
 
 def _content(detail: ImageDetail, fields: set[str]) -> SidecarContent | None:

@@ -11,8 +11,19 @@ args=("$@")
 if [ "${1:-}" = "--fast" ]; then
   args=(tests/unit tests/integration -m "not slow" "${@:2}")
 fi
-.venv/bin/python -m pytest "${args[@]}"
-rc=$?
+# -rs lists every skipped test with its reason: a module skipped whole for a
+# missing program (tesseract, chromium) must not pass by saying nothing.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+color=()
+[ -t 1 ] && color=(--color=yes)  # tee is not a terminal; keep pytest's colours when this is
+.venv/bin/python -m pytest -rs "${color[@]}" "${args[@]}" | tee "$log"
+rc=${PIPESTATUS[0]}
+if grep -q "^SKIPPED" "$log"; then
+  echo "note: the tests listed as SKIPPED above did not run here. For the full suite, as CI runs it:" >&2
+  echo "  sudo apt-get install tesseract-ocr tesseract-ocr-eng chromium chromium-driver" >&2
+  echo "  (and the api and ray extras: scripts/setup.sh installs them)" >&2
+fi
 # pytest exits 5 when it collected no tests: that is a failure, not a pass.
 if [ "$rc" -eq 5 ]; then
   echo "error: no tests ran" >&2

@@ -2,7 +2,7 @@
 
 from picscribe.store import SearchFilters
 
-from .embedder import DEFAULT_EMBEDDER, EmbedderUnavailable, SentenceTransformerEmbedder
+from .embedder import DEFAULT_EMBEDDER, EmbedderUnavailable, QueryEmbedder, SentenceTransformerEmbedder
 from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from .retriever import Hit, Retriever
 
@@ -12,6 +12,7 @@ __all__ = [
     "EmbedderUnavailable",
     "FusionWeights",
     "Hit",
+    "QueryEmbedder",
     "Retriever",
     "SearchFilters",
     "SentenceTransformerEmbedder",

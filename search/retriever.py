@@ -8,8 +8,10 @@ import numpy as np
 
 from picscribe.store import HitRow, SearchFilters, Store, TextEmbedder, VectorIndex
 
+from .collapse import collapse_copies
 from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from .query import query_words
+from .weak_match import weak_match_score
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,16 @@ class Hit:
     width: int | None
     height: int | None
     taken_at: str | None
+    #: Scored below the embedder's weak-match threshold (search/weak_match.py):
+    #: probably not what was asked for, only the closest there is.
+    weak: bool = False
+    #: Other files of the same picture (exact copies, resized or re-encoded
+    #: ones), folded into this hit by search's collapsing; best-ranked first.
+    copies: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
+        d["copies"] = list(self.copies)
         d["tags"] = list(self.tags)
         d["objects"] = [{"label": label, "count": count} for label, count in self.objects]
         d["score"] = round(self.score, 6)
@@ -55,6 +64,8 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.weights = weights
+        #: Hits scored below this are marked weak; None: no calibration for this embedder.
+        self.weak_below = weak_match_score(embedder.name)
 
     def search(
         self,
@@ -62,7 +73,11 @@ class Retriever:
         limit: int = 10,
         filters: SearchFilters = NO_FILTERS,
         min_score: float | None = None,
+        *,
+        collapse: bool = True,
     ) -> list[Hit]:
+        """The ``limit`` best hits for ``query``. ``collapse``: one hit per picture,
+        carrying its copies (see ``collapse``); False lists every file."""
         if limit <= 0 or not query.strip():
             return []
         index = self.store.vector_index()
@@ -93,7 +108,7 @@ class Retriever:
         top_kw = max(keyword.values(), default=0.0)
         fused = fuse(dense, keyword, self.weights)
         keyword_norm = {cid: s / top_kw for cid, s in keyword.items()} if top_kw else {}
-        return self._hits(fused, dense, keyword_norm, filters, limit, min_score)
+        return self._hits(fused, dense, keyword_norm, filters, limit, min_score, self.weak_below, collapse)
 
     def _dense(
         self, index: VectorIndex, qvec: np.ndarray, depth: int, filters: SearchFilters
@@ -110,7 +125,9 @@ class Retriever:
         allowed = self.store.allowed_caption_ids(filters)
         return index.search(qvec, depth, allowed), allowed
 
-    def similar(self, path: str, limit: int = 10, filters: SearchFilters = NO_FILTERS) -> list[Hit]:
+    def similar(
+        self, path: str, limit: int = 10, filters: SearchFilters = NO_FILTERS, *, collapse: bool = True
+    ) -> list[Hit]:
         """Images whose searched caption is closest to ``path``'s own, by
         its stored vector (nothing is embedded). Other copies of the same
         content are left out: they are the image itself. Empty if ``path``
@@ -122,7 +139,8 @@ class Retriever:
         depth = max(limit * self.weights.depth_factor, self.weights.min_depth)
         found, _ = self._dense(index, index.vector(cid), depth + 1, filters)
         dense = {i: s for i, s in found if i != cid}
-        return self._hits(dense, dense, {}, filters, limit, None)
+        # Not marked weak: the threshold is calibrated for queries, not caption-to-caption likeness.
+        return self._hits(dense, dense, {}, filters, limit, None, None, collapse)
 
     def _hits(
         self,
@@ -132,23 +150,32 @@ class Retriever:
         filters: SearchFilters,
         limit: int,
         min_score: float | None,
+        weak_below: float | None,
+        collapse: bool = False,
     ) -> list[Hit]:
-        """Join the best-scored caption ids with their image rows, best first."""
+        """Join the best-scored caption ids with their image rows, best first;
+        with ``collapse``, one hit per picture (see ``collapse``)."""
         ranked = sorted(scores, key=lambda cid: -scores[cid])
         rows = self.store.hit_rows(ranked, filters)
         hits: list[Hit] = []
+        contents: list[str] = []
         for cid in ranked:
             score = scores[cid]
             if min_score is not None and score < min_score:
                 break
             for row in rows.get(cid, ()):
-                hits.append(_hit(row, score, dense.get(cid, 0.0), keyword.get(cid, 0.0)))
-            if len(hits) >= limit:
+                weak = weak_below is not None and score < weak_below
+                hits.append(_hit(row, score, dense.get(cid, 0.0), keyword.get(cid, 0.0), weak))
+                contents.append(row.content_hash)
+            # Collapsing looks at every candidate: a lower-ranked copy still joins its card.
+            if len(hits) >= limit and not collapse:
                 break
+        if collapse:
+            return collapse_copies(hits, contents, self.store.picture_hashes(set(contents)), limit)
         return hits[:limit]
 
 
-def _hit(row: HitRow, score: float, similarity: float, keyword: float) -> Hit:
+def _hit(row: HitRow, score: float, similarity: float, keyword: float, weak: bool) -> Hit:
     return Hit(
         path=row.path,
         score=score,
@@ -164,4 +191,5 @@ def _hit(row: HitRow, score: float, similarity: float, keyword: float) -> Hit:
         width=row.width,
         height=row.height,
         taken_at=row.taken_at,
+        weak=weak,
     )

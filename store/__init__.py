@@ -5,6 +5,8 @@ This package imports nothing from the rest of picscribe.
 
 from ._db import DB_NAME, StoreError, StoreFull
 from ._migrations import SCHEMA_VERSION, SchemaTooNew
+from ._near_pairs import SAME_PICTURE_MAX_BITS, as_codes, components, near_pairs
+from ._pictures import LibraryFile
 from ._records import (
     CaptionRecord,
     ExportRow,
@@ -26,6 +28,7 @@ from ._vector_index import CorruptIndexFile, VectorIndex
 __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
+    "SAME_PICTURE_MAX_BITS",
     "VECTORS_NAME",
     "CaptionRecord",
     "CorruptIndexFile",
@@ -35,6 +38,7 @@ __all__ = [
     "HitRow",
     "ImageDetail",
     "ImageRecord",
+    "LibraryFile",
     "SchemaTooNew",
     "SearchFilters",
     "Store",
@@ -44,5 +48,8 @@ __all__ = [
     "StoredCaption",
     "TextEmbedder",
     "VectorIndex",
+    "as_codes",
+    "components",
+    "near_pairs",
     "process_umask",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
+from dataclasses import fields
 
 from sqlalchemy import Connection, func, select
 
@@ -19,7 +20,7 @@ from . import _schema as t
 from ._current import SEARCH_TASK
 from ._db import Database, chunks, get_meta, set_meta
 from ._filters import inside_folder, under
-from ._records import FileState
+from ._records import FileState, ImageRecord
 
 #: Meta key: JSON list of {"path", "error"} for folders the last scans could not list.
 _UNREADABLE_FOLDERS = "unreadable_folders"
@@ -33,6 +34,8 @@ _FILE_STATE_COLUMNS = (
     t.images.c.content_hash,
     t.images.c.error,
     t.images.c.failure_key,
+    t.images.c.pixel_hash,
+    t.images.c.sidecar_sig,
 )
 
 
@@ -86,17 +89,21 @@ class Catalog:
         with self._db.read() as conn:
             return {r[0] for r in conn.execute(select(t.current_captions.c.content_hash))}
 
-    def image_info_by_hash(self, hashes: Iterable[str]) -> dict[str, tuple[int, int, str, str | None]]:
-        """(width, height, format, taken_at) for known content, so a moved or
-        duplicated file is recorded without decoding it again."""
-        out: dict[str, tuple[int, int, str, str | None]] = {}
+    def image_info_by_hash(self, hashes: Iterable[str]) -> dict[str, ImageRecord]:
+        """One ok row of each known content, so a moved or duplicated file is
+        recorded without decoding it again: what the row says about the
+        content (size in pixels, format, time taken, pixel hash) holds for
+        every file with these bytes. Its path, size and mtime are one file's."""
+        out: dict[str, ImageRecord] = {}
         i = t.images
-        cols = (i.c.content_hash, i.c.width, i.c.height, i.c.format, i.c.taken_at)
+        # ImageRecord's fields that are columns of the images table, by the same names.
+        names = [f.name for f in fields(ImageRecord) if f.name in i.c]
         with self._db.read() as conn:
             for chunk in chunks(list(hashes)):
-                q = select(*cols).where(i.c.content_hash.in_(chunk), i.c.status == "ok")
-                for h, w, hh, fmt, taken in conn.execute(q):
-                    out[h] = (w, hh, fmt, taken)
+                q = select(*(i.c[n] for n in names)).where(i.c.content_hash.in_(chunk), i.c.status == "ok")
+                for row in conn.execute(q):
+                    rec = ImageRecord(**dict(zip(names, row, strict=True)))
+                    out[rec.content_hash] = rec
         return out
 
     def ok_paths_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:

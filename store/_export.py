@@ -5,11 +5,16 @@ Export walks the path index in key order (``path > last LIMIT n``), so a
 library of millions of images streams through in bounded memory, all inside
 one read transaction: the export is one consistent snapshot even while an
 indexer writes.
+
+A row also carries the content's ``detailed`` and ``alt_text`` text, chosen
+by ``pick_task_text`` so that the row's provenance columns (captioner,
+model, human) stay true of them: ``import`` stores them under those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Connection, select
@@ -20,6 +25,8 @@ from ._records import CaptionRecord, ExportRow
 
 #: (content hash, captioner, model id, task): the captions table's unique key.
 CaptionKey = tuple[str, str, str, str]
+#: The tasks whose text an export row carries beside its caption, by column name.
+TEXT_TASKS = ("detailed", "alt_text")
 
 _current_join = t.images.join(t.current_captions, t.current_captions.c.content_hash == t.images.c.content_hash).join(
     t.captions, t.captions.c.id == t.current_captions.c.caption_id
@@ -72,6 +79,7 @@ class Exchange:
                 ids = sorted({r.id for r in rows})
                 tags, objects = _tags_and_objects(conn, ids)
                 vecs = _vectors(conn, ids, embedder) if vectors else {}
+                texts = _task_texts(conn, {r.content_hash for r in rows})
                 yield [
                     ExportRow(
                         path=r.path,
@@ -90,6 +98,12 @@ class Exchange:
                         tags=tuple(tags.get(r.id, ())),
                         objects=tuple(objects.get(r.id, ())),
                         vector=vecs.get(r.id),
+                        detailed=pick_task_text(
+                            texts.get((r.content_hash, "detailed"), ()), r.captioner, r.model_id, bool(r.human)
+                        ),
+                        alt_text=pick_task_text(
+                            texts.get((r.content_hash, "alt_text"), ()), r.captioner, r.model_id, bool(r.human)
+                        ),
                     )
                     for r in rows
                 ]
@@ -138,6 +152,54 @@ class Exchange:
                         objects=tuple(objects.get(r.id, ())),
                     )
         return out
+
+
+@dataclass(frozen=True)
+class TaskText:
+    """One stored caption of a task other than the searched one (detailed, alt text)."""
+
+    captioner: str
+    model_id: str
+    human: bool
+    #: ISO 8601 to the second, so string order is time order.
+    created_at: str
+    caption_id: int
+    text: str
+
+
+def pick_task_text(candidates: Iterable[TaskText], captioner: str, model_id: str, human: bool) -> str | None:
+    """The text of one task to export beside a caption made by ``captioner``,
+    ``model_id`` (``human``: whether a person wrote it); None if none fits.
+
+    The one made by the same captioner and model first: it came with the
+    caption (a sidecar's alt text, the description a model embedded). Else,
+    beside a person's caption, the newest text a person wrote. Generated text
+    from another model is left out, and so is human text beside a generated
+    caption: ``import`` stores this text under the row's captioner, model and
+    human flag, and must neither credit one model with another's words nor
+    turn a person's words into generated text (or the reverse).
+    """
+    fitting = []
+    for c in candidates:
+        if (c.captioner, c.model_id) == (captioner, model_id):
+            return c.text
+        if human and c.human:
+            fitting.append(c)
+    best = max(fitting, key=lambda c: (c.created_at, c.caption_id), default=None)
+    return None if best is None else best.text
+
+
+def _task_texts(conn: Connection, content_hashes: set[str]) -> dict[tuple[str, str], list[TaskText]]:
+    """The stored detailed and alt-text captions of each content, by (content hash, task)."""
+    c = t.captions
+    out: dict[tuple[str, str], list[TaskText]] = {}
+    cols = (c.c.content_hash, c.c.task, c.c.captioner, c.c.model_id, c.c.human, c.c.created_at, c.c.id, c.c.text)
+    for chunk in chunks(sorted(content_hashes)):
+        q = select(*cols).where(c.c.content_hash.in_(chunk), c.c.task.in_(TEXT_TASKS))
+        for r in conn.execute(q):
+            text = TaskText(r.captioner, r.model_id, bool(r.human), r.created_at or "", r.id, r.text)
+            out.setdefault((r.content_hash, r.task), []).append(text)
+    return out
 
 
 def _tags_and_objects(

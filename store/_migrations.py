@@ -129,6 +129,29 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE images ADD COLUMN failure_key TEXT",
     ],
+    # 6: two fingerprints on each file's row. pixel_hash is a hash of the
+    # decoded pixels: a file whose bytes changed but whose pixels did not
+    # (metadata written into it by exiftool, Lightroom or picscribe) keeps
+    # its captions instead of being captioned again. sidecar_sig is the size
+    # and mtime of the caption files and XMP sidecars next to it, so an
+    # edited sidecar beside an unchanged image is read again. NULL on rows
+    # from before this version: unknown, so nothing is reused on their word.
+    [
+        "ALTER TABLE images ADD COLUMN pixel_hash TEXT",
+        "ALTER TABLE images ADD COLUMN sidecar_sig TEXT",
+    ],
+    # 7: a perceptual hash of each content's decoded picture, for the "same
+    # picture" tier of duplicates (resized, re-encoded, converted or lightly
+    # cropped copies) and for collapsing copies in search. Keyed by content
+    # hash like captions: a moved or duplicated file needs no decode. Content
+    # indexed before this version has none; `picscribe duplicates` decodes it
+    # once (Library.fill_picture_hashes), in batches, so a stop loses little.
+    [
+        """CREATE TABLE picture_hashes (
+            content_hash TEXT NOT NULL PRIMARY KEY,
+            hash BLOB NOT NULL
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -194,6 +194,16 @@ class Reads:
                 .group_by(t.captions.c.captioner, t.captions.c.model_id)
                 .order_by(func.count().desc())
             ).all()
+            distinct_ok = conn.execute(
+                select(func.count(func.distinct(i.c.content_hash))).where(i.c.status == "ok")
+            ).scalar_one()
+            stored = conn.execute(
+                select(
+                    t.captions.c.captioner, t.captions.c.model_id, func.count(func.distinct(t.captions.c.content_hash))
+                )
+                .group_by(t.captions.c.captioner, t.captions.c.model_id)
+                .order_by(t.captions.c.captioner, t.captions.c.model_id)
+            ).all()
             embedder = get_meta(conn, "embedder")
             return StoreStatus(
                 home=str(self._db.home),
@@ -208,7 +218,21 @@ class Reads:
                 embedder=embedder,
                 generation=generation(conn),
                 unreadable_folders=unreadable_folders(conn),
+                copies=counts.get("ok", 0) - int(distinct_ok),
+                stored_models=[(n, m, c) for n, m, c in stored],
             )
+
+    def object_labels(self) -> list[tuple[str, int]]:
+        """Each object label on a searched caption, with how many contents carry it, most common first."""
+        o = t.objects
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(o.c.label, func.count())
+                .select_from(t.current_captions.join(o, o.c.caption_id == t.current_captions.c.caption_id))
+                .group_by(o.c.label)
+                .order_by(func.count().desc(), o.c.label)
+            ).all()
+        return [(label, int(count)) for label, count in rows]
 
 
 def _stored_captions(conn: Connection, content_hash: str) -> tuple[StoredCaption, ...]:

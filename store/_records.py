@@ -36,6 +36,10 @@ class FileState:
     #: For a failed row: its error, and what the failure depended on (see FailureRecord).
     error: str | None = None
     failure_key: str | None = None
+    #: Fingerprints of the decoded pixels and of the sidecar files next to
+    #: the file (see ImageRecord); None where not known.
+    pixel_hash: str | None = None
+    sidecar_sig: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,17 @@ class ImageRecord:
     height: int
     format: str
     taken_at: str | None  # "YYYY-MM-DD HH:MM:SS", SQLite's datetime() format
+    #: A hash of the decoded pixels: a later version of the file with other
+    #: bytes but these pixels (only its metadata was edited) keeps the
+    #: captions of this content instead of being captioned again.
+    pixel_hash: str | None = None
+    #: Sizes and mtimes of the caption files and XMP sidecars next to the
+    #: file, when the captioner reads them: a change means read them again.
+    sidecar_sig: str | None = None
+    #: 64-bit perceptual hash of the decoded picture (8 bytes), stored per
+    #: content for the "same picture" tier of duplicates; None: not computed
+    #: (content known before, or an index from before migration 7).
+    picture_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,8 @@ class FailureRecord:
     #: decoder environment. A later run with a different key tries the file
     #: again; None means try again whenever the file is seen (it had vanished).
     failure_key: str | None = None
+    #: As ImageRecord.sidecar_sig: a caption file added later is a reason to try again.
+    sidecar_sig: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,10 @@ class StoreStatus:
     generation: int
     #: (folder, why) for folders the last scan of their root could not list.
     unreadable_folders: list[tuple[str, str]] = field(default_factory=list)
+    #: Ok files whose content another ok file already has: found with it, captioned once.
+    copies: int = 0
+    #: (captioner, model, contents captioned) for every caption set stored, searched or not.
+    stored_models: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -207,3 +228,7 @@ class ExportRow:
     objects: tuple[tuple[str, int, float], ...] = ()
     #: From the index's embedder; None unless asked for.
     vector: np.ndarray | None = None
+    #: The stored text of the tasks "detailed" and "alt_text" for this
+    #: content, chosen by ``_export.pick_task_text``; None when there is none.
+    detailed: str | None = None
+    alt_text: str | None = None

@@ -43,6 +43,8 @@ images = Table(
     Column("error", Text),
     Column("indexed_at", Text, nullable=False),
     Column("failure_key", Text),
+    Column("pixel_hash", Text),
+    Column("sidecar_sig", Text),
 )
 
 captions = Table(
@@ -92,4 +94,11 @@ current_captions = Table(
     metadata,
     Column("content_hash", Text, primary_key=True),
     Column("caption_id", Integer, ForeignKey("captions.id", ondelete="CASCADE"), nullable=False),
+)
+
+picture_hashes = Table(
+    "picture_hashes",
+    metadata,
+    Column("content_hash", Text, primary_key=True),
+    Column("hash", LargeBinary, nullable=False),
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from ._export import CaptionKey, Exchange
 from ._filters import allowed_caption_ids, filter_caption_ids
 from ._keyword import KeywordIndex
 from ._migrations import SCHEMA_VERSION, migrate
+from ._pictures import LibraryFile, Pictures
 from ._reads import Reads
 from ._records import (
     NO_FILTERS,
@@ -65,6 +67,7 @@ class Store:
         self._writer = Writer(self._db, self._vectors, lock)
         self._reads = Reads(self._db)
         self._exchange = Exchange(self._db)
+        self._pictures = Pictures(self._db)
         self._keywords = KeywordIndex("search_text", ("caption", "tags", "ocr", "objects"), "porter unicode61")
 
     # -- lifecycle ---------------------------------------------------------
@@ -176,8 +179,8 @@ class Store:
     def hashes_with_current_caption(self) -> set[str]:
         return self._catalog.hashes_with_current_caption()
 
-    def image_info_by_hash(self, hashes: Iterable[str]) -> dict[str, tuple[int, int, str, str | None]]:
-        """(width, height, format, taken_at) for known content."""
+    def image_info_by_hash(self, hashes: Iterable[str]) -> dict[str, ImageRecord]:
+        """One ok row of each known content (see Catalog.image_info_by_hash)."""
         return self._catalog.image_info_by_hash(hashes)
 
     def ok_paths_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
@@ -211,16 +214,37 @@ class Store:
         captions: Sequence[CaptionRecord] = (),
         failures: Sequence[FailureRecord] = (),
         remove: Sequence[str] = (),
+        carry: Sequence[tuple[str, str]] = (),
     ) -> int:
         """Record one batch in a single transaction: all of it or none of it.
 
-        ``remove`` are paths forgotten in that same transaction. Returns how many rows went.
+        ``remove`` are paths forgotten in that same transaction; ``carry``
+        (old, new) content hashes of the same pixels, whose captions the new
+        content gets copies of. Returns how many rows went.
         """
-        return self._writer.write_batch(images, captions, failures, remove)
+        return self._writer.write_batch(images, captions, failures, remove, carry)
 
     def remove_paths(self, paths: Sequence[str]) -> int:
         """Forget files that are gone from disk. Returns how many rows went."""
         return self._writer.remove_paths(paths)
+
+    def record_rewritten(self, path: str, content_hash: str, size: int, mtime_ns: int) -> bool:
+        """``path`` now holds other bytes, ``content_hash``, with the same pixels:
+        metadata was written into it. Its row moves to the new bytes and they
+        get copies of the old content's captions, human text included, in one
+        transaction, so the next index finds the file unchanged. False when
+        ``path`` has no ok row (nothing to keep)."""
+        state = self.file_states_at([path]).get(path)
+        if state is None or state.status != "ok" or state.content_hash is None:
+            return False
+        twin = self.image_info_by_hash([state.content_hash]).get(state.content_hash)
+        if twin is None:
+            return False
+        row = replace(twin, path=path, size=size, mtime_ns=mtime_ns, content_hash=content_hash)
+        self._writer.write_batch(
+            images=[replace(row, sidecar_sig=state.sidecar_sig)], carry=[(state.content_hash, content_hash)]
+        )
+        return True
 
     def move_paths(self, moves: Sequence[tuple[str, str]]) -> int:
         """Re-point rows from old paths (files or folders) to new ones, keeping their captions."""
@@ -307,6 +331,32 @@ class Store:
 
     def status(self, failure_limit: int = 50) -> StoreStatus:
         return self._reads.status(failure_limit)
+
+    def object_labels(self) -> list[tuple[str, int]]:
+        """(label, how many contents) for the objects detected on searched captions, most common first."""
+        return self._reads.object_labels()
+
+    # -- duplicates and copies (_pictures) -------------------------------------
+
+    def library_files(self, folder: str | None = None) -> list[LibraryFile]:
+        """Every file indexed ok, with its content's picture hash and searched caption; by path."""
+        return self._pictures.library_files(folder)
+
+    def files_of_contents(self, content_hashes: Sequence[str]) -> list[LibraryFile]:
+        """The ok files holding any of ``content_hashes``."""
+        return self._pictures.files_of_contents(content_hashes)
+
+    def picture_hashes(self, content_hashes: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The perceptual hash of each content that has one (all when ``content_hashes`` is None)."""
+        return self._pictures.picture_hashes(content_hashes)
+
+    def contents_without_picture_hash(self) -> dict[str, str]:
+        """Content indexed before picture hashes existed: content hash -> one of its paths."""
+        return self._pictures.contents_without_picture_hash()
+
+    def write_picture_hashes(self, hashes: dict[str, bytes]) -> None:
+        """Record picture hashes (content hash -> 8 bytes) of indexed content, in one transaction."""
+        self._writer.write_picture_hashes(hashes)
 
     # -- export and import (_export) -------------------------------------------
 

@@ -45,6 +45,8 @@ _IMAGE_COLUMNS = (
     "error",
     "indexed_at",
     "failure_key",
+    "pixel_hash",
+    "sidecar_sig",
 )
 _UPSERT_IMAGE = (
     f"INSERT INTO images ({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))})"
@@ -55,6 +57,10 @@ _UPSERT_CAPTION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (content_hash, captioner, model_id, task) DO UPDATE SET"
     " text = excluded.text, ocr_text = excluded.ocr_text, human = excluded.human, created_at = excluded.created_at"
+)
+_UPSERT_PICTURE_HASH = (
+    "INSERT INTO picture_hashes (content_hash, hash) VALUES (?, ?)"
+    " ON CONFLICT (content_hash) DO UPDATE SET hash = excluded.hash"
 )
 _CaptionKey = tuple[str, str, str, str]
 
@@ -98,14 +104,19 @@ class Writer:
         captions: Sequence[CaptionRecord] = (),
         failures: Sequence[FailureRecord] = (),
         remove: Sequence[str] = (),
+        carry: Sequence[tuple[str, str]] = (),
     ) -> int:
         """Record one batch in a single transaction: all of it or none of it.
 
         ``remove`` are paths to forget in that same transaction: the old path
         of content written here at its new path, so that no moment (and no
-        kill -9) sees one file under two rows. Returns how many rows went.
+        kill -9) sees one file under two rows. ``carry`` are (old, new)
+        content hashes whose pixels are the same (only metadata in the file
+        changed): the new content gets copies of every caption the old one
+        has, human text included, in the same transaction as its image row.
+        Returns how many rows went.
         """
-        if not (images or captions or failures or remove):
+        if not (images or captions or failures or remove or carry):
             return 0
         embedder = self._db.meta("embedder")
         if captions and embedder is None:
@@ -116,8 +127,12 @@ class Writer:
                 paths = [r.path for r in images] + [r.path for r in failures]
                 affected = _hashes_at_paths(conn, paths + list(remove))
                 removed = _delete_paths(conn, remove)
+                for old, new in carry:
+                    _copy_captions(conn, old, new)
+                    affected.add(new)
                 _executemany(conn, _UPSERT_IMAGE, [_failure_row(rec, now) for rec in failures])
                 _executemany(conn, _UPSERT_IMAGE, [_image_row(rec, now) for rec in images])
+                _executemany(conn, _UPSERT_PICTURE_HASH, _picture_hash_rows(images))
                 affected.update(rec.content_hash for rec in images)
                 rewritten = _upsert_captions(conn, captions, embedder or "", now)
                 affected.update(cap.content_hash for cap in captions)
@@ -163,6 +178,22 @@ class Writer:
             self._cache.apply(delta)
         return moved
 
+    def write_picture_hashes(self, hashes: dict[str, bytes]) -> None:
+        """Record picture hashes of content already indexed (an index from before
+        migration 7), in one transaction; content no file has any more is skipped."""
+        if not hashes:
+            return
+        with self._lock, self._db.write() as conn:
+            live = {
+                r[0]
+                for r in _fetch(
+                    conn,
+                    f"SELECT DISTINCT content_hash FROM images WHERE content_hash IN {_EACH} AND status = 'ok'",
+                    _json(sorted(hashes)),
+                )
+            }
+            _executemany(conn, _UPSERT_PICTURE_HASH, [(h, code) for h, code in hashes.items() if h in live])
+
     def set_active_captioner(self, captioner: str, model_id: str) -> None:
         """Make this captioner's captions the ones search uses (where present).
 
@@ -205,12 +236,44 @@ def _delete_paths(conn: Connection, paths: Sequence[str]) -> int:
 def _image_row(rec: ImageRecord, now: str) -> tuple:
     """``rec`` as an ok row, in _IMAGE_COLUMNS order."""
     shape = (rec.width, rec.height, rec.format, rec.taken_at)
-    return (rec.path, rec.content_hash, rec.size, rec.mtime_ns, *shape, "ok", None, now, None)
+    return (
+        rec.path,
+        rec.content_hash,
+        rec.size,
+        rec.mtime_ns,
+        *shape,
+        "ok",
+        None,
+        now,
+        None,
+        rec.pixel_hash,
+        rec.sidecar_sig,
+    )
+
+
+def _picture_hash_rows(images: Sequence[ImageRecord]) -> list[tuple]:
+    """(content hash, picture hash) of the records that carry one, once per content."""
+    # An empty hash (a flat picture) is stored too: computed, with nothing to compare.
+    rows = {rec.content_hash: (rec.content_hash, rec.picture_hash) for rec in images if rec.picture_hash is not None}
+    return list(rows.values())
 
 
 def _failure_row(rec: FailureRecord, now: str) -> tuple:
     """``rec`` as a failed row, in _IMAGE_COLUMNS order."""
-    return (rec.path, None, rec.size, rec.mtime_ns, None, None, None, None, "failed", rec.error, now, rec.failure_key)
+    shape = (None, None, None, None)
+    return (
+        rec.path,
+        None,
+        rec.size,
+        rec.mtime_ns,
+        *shape,
+        "failed",
+        rec.error,
+        now,
+        rec.failure_key,
+        None,
+        rec.sidecar_sig,
+    )
 
 
 def _move(conn: Connection, old: str, new: str, affected: set[str]) -> int:
@@ -233,6 +296,39 @@ def _move(conn: Connection, old: str, new: str, affected: set[str]) -> int:
     _run(conn, f"DELETE FROM images WHERE {clash}", *clash_params)
     _run(conn, f"DELETE FROM images WHERE {under_old} AND status != 'ok'", *old_range)
     return _run(conn, f"UPDATE images SET path = ? || substr(path, ?) WHERE {under_old}", new, len(old) + 1, *old_range)
+
+
+def _copy_captions(conn: Connection, old: str, new: str) -> None:
+    """Give content ``new`` a copy of each caption of ``old`` it lacks, with
+    tags, objects and vectors. Copies, not moves: another file may still
+    have the old bytes."""
+    _run(
+        conn,
+        "INSERT INTO captions (content_hash, captioner, model_id, task, text, ocr_text, human, created_at)"
+        " SELECT ?, captioner, model_id, task, text, ocr_text, human, created_at FROM captions"
+        " WHERE content_hash = ? ON CONFLICT (content_hash, captioner, model_id, task) DO NOTHING",
+        new,
+        old,
+    )
+    # Old caption id -> its copy, matched on the rest of the unique key.
+    pairs = (
+        "SELECT o.id AS old_id, n.id AS new_id FROM captions AS o JOIN captions AS n"
+        " ON n.captioner = o.captioner AND n.model_id = o.model_id AND n.task = o.task"
+        " WHERE o.content_hash = ? AND n.content_hash = ?"
+    )
+    for table, columns in (
+        ("tags", "label, score"),
+        ("objects", "label, count, score"),
+        ("embeddings", "embedder, dim, vector"),
+    ):
+        _run(
+            conn,
+            f"INSERT OR IGNORE INTO {table} (caption_id, {columns})"
+            f" SELECT p.new_id, {', '.join('x.' + c.strip() for c in columns.split(','))}"
+            f" FROM ({pairs}) AS p JOIN {table} AS x ON x.caption_id = p.old_id",
+            old,
+            new,
+        )
 
 
 def _upsert_captions(conn: Connection, caps: Sequence[CaptionRecord], embedder: str, now: str) -> set[int]:
@@ -274,7 +370,8 @@ def _upsert_captions(conn: Connection, caps: Sequence[CaptionRecord], embedder: 
     vectors = []
     for cid, cap in by_id.items():
         vec = np.ascontiguousarray(cap.vector, dtype=np.float32)
-        vectors.append((cid, embedder, int(vec.shape[0]), vec.tobytes()))
+        if vec.size:  # a caption of a task search does not rank by (alt text) has no vector
+            vectors.append((cid, embedder, int(vec.shape[0]), vec.tobytes()))
     _executemany(
         conn,
         "INSERT INTO embeddings (caption_id, embedder, dim, vector) VALUES (?, ?, ?, ?)"
@@ -332,6 +429,7 @@ def commit_current(conn: Connection, hashes: set[str], rewritten: Collection[int
     # text stays, so it comes back if the file does.
     if dead:
         _run(conn, f"DELETE FROM captions WHERE content_hash IN {_EACH} AND human = 0", _json(dead))
+        _run(conn, f"DELETE FROM picture_hashes WHERE content_hash IN {_EACH}", _json(dead))
 
     add_vectors = _vectors_for(conn, list(change.added.values()), embedder)
     if not change.removed_ids and not add_vectors and not dead and not change.added:

@@ -30,7 +30,13 @@ pytest_plugins = ["support.watching", "support.tiny_vlms", "support.ray_cluster"
 TIERS = ("unit", "integration", "e2e")
 #: Environment the suite itself is run with (.ci/run), not settings under test.
 KEPT_SETTINGS = frozenset(
-    {"PICSCRIBE_REQUIRE_TESSERACT", "PICSCRIBE_REQUIRE_BROWSER", "PICSCRIBE_REQUIRE_API", "PICSCRIBE_REQUIRE_RAY"}
+    {
+        "PICSCRIBE_REQUIRE_TESSERACT",
+        "PICSCRIBE_REQUIRE_BROWSER",
+        "PICSCRIBE_REQUIRE_API",
+        "PICSCRIBE_REQUIRE_RAY",
+        "PICSCRIBE_REQUIRE_EXIFTOOL",
+    }
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from picscribe.ui import resources
-from picscribe.ui.views import detail_page, search_page, status_page
+from picscribe.ui.views import detail_page, duplicates_page, search_page, status_page
 from picscribe.ui.views._nav import current_image, current_view
 
 st.set_page_config(page_title="picscribe", page_icon="🖼️", layout="wide")
@@ -21,5 +21,7 @@ if image is not None:
     detail_page.render(services, settings, image)
 elif current_view() == "status":
     status_page.render(services, settings)
+elif current_view() == "duplicates":
+    duplicates_page.render(services, settings)
 else:
     search_page.render(services, settings)

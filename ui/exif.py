@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -12,6 +15,7 @@ from picscribe.indexer.warning_guard import ignoring_warnings
 _MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATETIME_ORIGINAL = 0x9003
+_EXPOSURE_TIME, _F_NUMBER, _ISO, _FOCAL_LENGTH, _LENS_MODEL = 0x829A, 0x829D, 0x8827, 0x920A, 0xA434
 _LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 
 
@@ -21,6 +25,18 @@ class PhotoExif:
     camera: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    #: How it was taken, ready to show: "f/1.8", "1/250 s", "ISO 400", "50 mm", the lens's name.
+    aperture: str | None = None
+    shutter: str | None = None
+    iso: str | None = None
+    focal_length: str | None = None
+    lens: str | None = None
+
+    @property
+    def exposure(self) -> str | None:
+        """ "f/1.8 · 1/250 s · ISO 400 · 50 mm", or None when EXIF says none of it."""
+        parts = [x for x in (self.aperture, self.shutter, self.iso, self.focal_length) if x]
+        return " · ".join(parts) or None
 
     @property
     def place(self) -> str | None:
@@ -63,7 +79,36 @@ def read_exif(path: str) -> PhotoExif:
         camera=_camera(_text(exif.get(_MAKE)), _text(exif.get(_MODEL))),
         latitude=_coordinate(gps.get(_LAT), gps.get(_LAT_REF), "S"),
         longitude=_coordinate(gps.get(_LON), gps.get(_LON_REF), "W"),
+        aperture=_formatted(sub.get(_F_NUMBER), lambda f: f"f/{f:g}" if f > 0 else None),
+        shutter=_formatted(sub.get(_EXPOSURE_TIME), _shutter),
+        iso=_formatted(_first(sub.get(_ISO)), lambda n: f"ISO {n:.0f}" if n > 0 else None),
+        focal_length=_formatted(sub.get(_FOCAL_LENGTH), lambda mm: f"{mm:.0f} mm" if mm > 0 else None),
+        lens=_text(sub.get(_LENS_MODEL)),
     )
+
+
+def _first(value: object) -> object:
+    # ISO may be stored as a list of values; the first is the one used.
+    return value[0] if isinstance(value, (tuple, list)) and value else value
+
+
+def _formatted(value: object, show: Callable[[float], str | None]) -> str | None:
+    """A number from EXIF, shown by ``show``; None for a missing or damaged value."""
+    if not isinstance(value, numbers.Real):  # Pillow's IFDRational is one; damaged EXIF holds anything
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return show(number) if math.isfinite(number) else None
+
+
+def _shutter(seconds: float) -> str | None:
+    if seconds <= 0:
+        return None
+    if seconds < 1:
+        return f"1/{round(1 / seconds)} s"  # how cameras name it: 1/250 s, not 0.004 s
+    return f"{seconds:g} s"
 
 
 def _text(value: object) -> str | None:
@@ -76,9 +121,21 @@ def _text(value: object) -> str | None:
 
 
 def _camera(make: str | None, model: str | None) -> str | None:
-    if make and model and model.lower().startswith(make.lower()):
-        return model  # "Canon" + "Canon EOS R5" reads once
-    return " ".join(x for x in (make, model) if x) or None
+    """ "Canon" + "Canon EOS R5" -> "Canon EOS R5"; "NIKON CORPORATION" + "NIKON D750" -> "Nikon D750"."""
+    brand = _brand(make) if make else None
+    if brand and model and model.lower().startswith(brand.lower()):
+        model = model[len(brand) :].strip()  # the make, said once
+    return " ".join(x for x in (brand, model) if x) or None
+
+
+_COMPANY_WORDS = frozenset({"corporation", "corp", "corp.", "co.", "co.,ltd.", "ltd", "ltd.", "inc", "inc.", "imaging"})
+
+
+def _brand(make: str) -> str:
+    # Makers write their legal names ("OLYMPUS IMAGING CORP.", "NIKON CORPORATION")
+    # in capitals; people say "Olympus" and "Nikon". Short acronyms (HTC, DJI, LG) stay as they are.
+    words = [w for w in make.split() if w.lower().rstrip(",") not in _COMPANY_WORDS] or make.split()
+    return " ".join(w.capitalize() if w.isupper() and len(w) > 3 else w for w in words)
 
 
 def _coordinate(dms: object, ref: object, negative: str) -> float | None:

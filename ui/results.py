@@ -36,6 +36,10 @@ class ResultCard:
     captioner: str
     model: str
     human: bool
+    #: Other files of the same picture, folded into this card by search.
+    copies: tuple[str, ...] = ()
+    #: Scored too low to trust (see picscribe.search.weak_match): the closest there is, not a match.
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,17 @@ class ResultsView:
     def count(self) -> int:
         return len(self.cards)
 
+    @property
+    def all_weak(self) -> bool:
+        return bool(self.cards) and all(card.weak for card in self.cards)
+
     def summary(self) -> str:
         plural = "" if self.count == 1 else "s"
         what = f" for “{self.query}”" if self.query else ""
         more = " (more below)" if self.has_more else ""
+        if self.all_weak:
+            # "24 results" would read as 24 answers to a query nothing matches.
+            return f"No good matches{what}; the closest {self.count} are below{more} ({self.seconds * 1000:.0f} ms)"
         return f"{self.count} result{plural}{what}{more} in {self.seconds * 1000:.0f} ms"
 
 
@@ -99,4 +110,6 @@ def _card(hit: Hit, thumbs: ThumbnailCache) -> ResultCard:
         captioner=hit.captioner,
         model=hit.model,
         human=hit.human,
+        copies=hit.copies,
+        weak=hit.weak,
     )

@@ -20,8 +20,9 @@ text came from, and its title, alt text and extended description go in
 A sidecar that exists but is broken or hostile fails that image, with the
 file named, rather than being passed over in silence.
 
-Edits to a caption file or sidecar next to an unchanged image are not picked
-up by ``index``: captions are keyed by the image's content hash.
+An edit to a caption file or sidecar next to an unchanged image is picked up
+by ``index`` and ``watch``: the captioner declares ``reads_metadata``, and
+the indexer compares each image's sidecar signature (``sidecar_files``).
 
 Results are marked ``human=True``, so the store never lets generated text
 replace them. An image with no caption anywhere fails, and the message says
@@ -40,6 +41,7 @@ from PIL import Image
 
 from ..captioning import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, BaseCaptioner, CaptionResult, Tag
 from ..decode import EMBEDDED_DESCRIPTION, SOURCE_PATH, embedded_descriptions
+from ..sidecar_files import caption_file_paths
 from ..xmp_sidecar import XmpSidecar, find_xmp_sidecar, xmp_sidecar_paths
 
 #: Embedded sources, most trusted first: XMP is what current editors
@@ -84,6 +86,10 @@ class SidecarCaptioner(BaseCaptioner):
     def model_id(self) -> str:
         return "sidecar-v1"
 
+    @property
+    def reads_metadata(self) -> bool:
+        return True
+
     def caption(self, images: Sequence[Image.Image], task: str = TASK_CAPTION) -> list[CaptionResult]:
         if task not in self.tasks:
             raise ValueError(
@@ -99,12 +105,12 @@ class SidecarCaptioner(BaseCaptioner):
 def find_caption(img: Image.Image) -> CaptionResult:
     """The caption for one decoded image, or ValueError saying where it looked."""
     path = _source_path(img)
-    for candidate in sidecar_paths(path) if path else []:
+    for candidate in caption_file_paths(path) if path else []:
         text = _read_sidecar(candidate)
         if text:
             return _result(text, "sidecar-file", _xmp(path))
     xmp = _xmp(path)
-    if xmp is not None and xmp.description and not _is_placeholder(xmp.description):
+    if xmp is not None and xmp.description and not is_camera_placeholder(xmp.description):
         return _result(xmp.description, "xmp-sidecar", xmp)
     # Images from indexer.decode carry what they had; one opened directly
     # (Image.open) still has its metadata to read.
@@ -114,13 +120,13 @@ def find_caption(img: Image.Image) -> CaptionResult:
     ignored = []
     for source in EMBEDDED_ORDER:
         text = embedded.get(source, "")
-        if text and _is_placeholder(text):
+        if text and is_camera_placeholder(text):
             ignored.append(f"{_LABELS[source]} {text!r}")
         elif text:
             return _result(text, source, xmp)
     if xmp is not None:
         for text in (xmp.alt_text, xmp.title):
-            if text and not _is_placeholder(text):
+            if text and not is_camera_placeholder(text):
                 return _result(text, "xmp-sidecar", xmp)
     message = f"no caption found: {_where_looked(path, xmp)}"
     if ignored:
@@ -149,7 +155,10 @@ def _result(text: str, source: str, xmp: XmpSidecar | None) -> CaptionResult:
         if value:
             extra[key] = value
     tags = tuple(Tag(keyword, 1.0) for keyword in xmp.keywords)
-    return CaptionResult(text=text, tags=tags, human=True, extra=extra)
+    # Stored beside the caption as the person's alt text and detailed description.
+    others = {TASK_ALT_TEXT: xmp.alt_text, TASK_DETAILED: xmp.extended_description}
+    other_tasks = {task: value for task, value in others.items() if value and not is_camera_placeholder(value)}
+    return CaptionResult(text=text, tags=tags, human=True, extra=extra, other_tasks=other_tasks)
 
 
 _ACCESSIBILITY_FIELDS = {
@@ -170,13 +179,6 @@ def _accessibility_text(img: Image.Image, task: str) -> CaptionResult:
         raise ValueError(f"no {label} in {os.path.basename(xmp.path)}")
     names = "/".join(os.path.basename(p) for p in xmp_sidecar_paths(path)) if path else "XMP sidecar"
     raise ValueError(f"no {label} found: no {names}")
-
-
-def sidecar_paths(image_path: str) -> list[str]:
-    """Caption files for ``image_path``, in order of preference."""
-    stem = os.path.splitext(image_path)[0]
-    candidates = [stem + ".txt", stem + ".caption", image_path + ".txt"]
-    return [c for i, c in enumerate(candidates) if c != image_path and c not in candidates[:i]]
 
 
 def _read_sidecar(path: str) -> str:
@@ -204,13 +206,14 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", "replace")
 
 
-def _is_placeholder(text: str) -> bool:
+def is_camera_placeholder(text: str) -> bool:
+    """Text a camera or tool writes into description fields on its own ("OLYMPUS DIGITAL CAMERA")."""
     return " ".join(text.split()).lower() in _PLACEHOLDERS
 
 
 def _where_looked(path: str, xmp: XmpSidecar | None) -> str:
     if path:
-        names = "/".join(os.path.basename(p) for p in sidecar_paths(path))
+        names = "/".join(os.path.basename(p) for p in caption_file_paths(path))
         files = f"no {names}, "
         if xmp is None:
             files += f"no {'/'.join(os.path.basename(p) for p in xmp_sidecar_paths(path))}"

@@ -23,7 +23,7 @@ Row = dict[str, object]
 CHANGED_WHILE_INDEXING = "file changed while it was being indexed; the next run reads it again"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RemoteLoaded(Loaded):
     """A file the workers read, decoded, captioned and embedded: what the
     pipeline's model stage would have made of it, without the pixels."""
@@ -55,6 +55,8 @@ def decoded_row(sent: Row, loaded: Loaded) -> Row:
         "height": loaded.height,
         "format": loaded.format,
         "taken_at": loaded.taken_at,
+        "pixel_hash": loaded.pixel_hash,
+        "picture_hash": loaded.picture_hash,
         "pixels": img.tobytes(),
         "pixel_width": img.width,
         "pixel_height": img.height,
@@ -71,6 +73,8 @@ def failed_row(sent: Row, error: str) -> Row:
         "height": 0,
         "format": "",
         "taken_at": None,
+        "pixel_hash": None,
+        "picture_hash": None,
         "pixels": None,
         "pixel_width": 0,
         "pixel_height": 0,
@@ -95,10 +99,12 @@ def captioned_row(read: Row, model_id: str, outcome: CaptionResult | Exception |
     row |= {
         "model_id": model_id,
         "text": None,
+        "detailed": "",
         "ocr_text": "",
         "human": False,
         "tags": "[]",
         "objects": "[]",
+        "other_tasks": "{}",
         "failure_type": None,
         "failure": None,
         "vector": None,
@@ -106,10 +112,12 @@ def captioned_row(read: Row, model_id: str, outcome: CaptionResult | Exception |
     if isinstance(outcome, CaptionResult):
         row |= {
             "text": outcome.text,
+            "detailed": outcome.detailed,
             "ocr_text": outcome.ocr_text,
             "human": outcome.human,
             "tags": json.dumps([[t.label, t.score] for t in outcome.tags]),
             "objects": json.dumps([[o.label, o.count, o.score] for o in outcome.objects]),
+            "other_tasks": json.dumps(outcome.other_tasks),
             "vector": [float(x) for x in np.asarray(vector, dtype=np.float32)],
         }
     elif isinstance(outcome, Exception):
@@ -133,6 +141,8 @@ def result_from_row(row: Row) -> RemoteLoaded | DecodeError:
             ),
             ocr_text=str(row["ocr_text"]),
             human=bool(row["human"]),
+            detailed=str(row.get("detailed") or ""),
+            other_tasks={str(k): str(v) for k, v in json.loads(str(row.get("other_tasks") or "{}")).items()},
         )
         vector = np.asarray(row["vector"], dtype=np.float32)
     else:
@@ -145,8 +155,10 @@ def result_from_row(row: Row) -> RemoteLoaded | DecodeError:
         _int(row["height"]),
         str(row["format"]),
         None if row["taken_at"] is None else str(row["taken_at"]),
-        outcome,
-        vector,
+        None if row.get("pixel_hash") is None else str(row["pixel_hash"]),
+        _bytes_or_none(row.get("picture_hash")),
+        outcome=outcome,
+        vector=vector,
     )
 
 
@@ -162,6 +174,11 @@ def remote_exception(type_name: str, message: str) -> Exception:
 def _exception_type(name: str) -> type[Exception]:
     # Named after the worker's class: the failure text stored for the file is the one the local engine stores.
     return type(name if name.isidentifier() else "RemoteError", (RuntimeError,), {"__module__": __name__})
+
+
+def _bytes_or_none(value: object) -> bytes | None:
+    assert value is None or isinstance(value, bytes), type(value)
+    return value
 
 
 def _int(value: object) -> int:

@@ -47,6 +47,7 @@ CAPTION_SCHEMA = pa.schema(
     + [
         ("model_id", pa.string()),
         ("text", pa.string()),
+        ("detailed", pa.string()),
         ("ocr_text", pa.string()),
         ("human", pa.bool_()),
         ("tags", pa.string()),

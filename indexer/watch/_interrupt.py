@@ -59,6 +59,10 @@ class StopAwareCaptioner:
         return self._inner.max_concurrency
 
     @property
+    def reads_metadata(self) -> bool:
+        return self._inner.reads_metadata
+
+    @property
     def usage(self) -> Usage | None:
         return self._inner.usage
 

@@ -25,6 +25,7 @@ from ..config import Config, ConfigError, apply_settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEVICE = click.Choice(["auto", "cpu", "cuda"])
+DEVICE_HELP = "Where local models run: auto (CUDA when there is one, else the CPU), cpu, or cuda [default: auto]."
 
 
 class BatchSize(click.ParamType):

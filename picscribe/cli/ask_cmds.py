@@ -11,14 +11,14 @@ from picscribe.indexer.decode import DecodeError, load
 from picscribe.indexer.scan import FileEntry
 
 from ..library import Library
-from ._common import DEVICE, Context, emit_json, library_errors, pass_context, printable, say
+from ._common import DEVICE, DEVICE_HELP, Context, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("question")
 @click.option("--captioner", default=None, help="Backend name, e.g. vlm:MODEL [default: auto].")
-@click.option("--device", type=DEVICE, default=None)
+@click.option("--device", type=DEVICE, default=None, help=DEVICE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as a JSON object.")
 @pass_context
 @library_errors

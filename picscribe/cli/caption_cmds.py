@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from picscribe.indexer import KNOWN_TASKS, TASK_CAPTION, Captioner, CaptionerStopped
+from picscribe.indexer import KNOWN_TASKS, TASK_CAPTION, TASK_OCR, Captioner, CaptionerStopped
 from picscribe.indexer.decode import DecodeError, load
 from picscribe.indexer.scan import FileEntry
 
 from ..library import Library
-from ._common import DEVICE, Context, emit_json, library_errors, pass_context, printable, say
+from ._common import DEVICE, DEVICE_HELP, Context, emit_json, library_errors, pass_context, printable, say
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+# A folder is refused (exit 2) before anything loads: `index` is the command that walks folders.
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--captioner", default=None, help="Backend name [default: auto].")
-@click.option("--task", type=click.Choice(sorted(KNOWN_TASKS)), default=TASK_CAPTION, show_default=True)
-@click.option("--device", type=DEVICE, default=None)
+@click.option(
+    "--task",
+    type=click.Choice(sorted(KNOWN_TASKS)),
+    default=TASK_CAPTION,
+    show_default=True,
+    help="What to write: a caption, a detailed description, alt text, or the text read in the image (ocr).",
+)
+@click.option("--device", type=DEVICE, default=None, help=DEVICE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout (JSONL).")
 @pass_context
 @library_errors
@@ -46,22 +54,34 @@ def _caption_each(
 ) -> int:
     """Print each image's result; the number that failed."""
     failed = 0
+
+    def fail(abs_path: str, error: str) -> None:
+        nonlocal failed
+        failed += 1
+        say(printable(f"Error: {abs_path}: {error}"))
+        if as_json:  # one object per image named, so a script can match failures to inputs
+            emit_json(_failure_json(abs_path, error, backend, task))
+
     for done, path in enumerate(images):
         abs_path = str(path.expanduser().absolute())
+        if not os.path.lexists(abs_path):
+            fail(abs_path, "no such file")
+            continue
         try:
             loaded = load(FileEntry(abs_path, 0, 0), frozenset(), max_pixels=max_pixels, max_side=max_side)
             assert loaded.image is not None
             (result,) = backend.caption([loaded.image], task)
         except CaptionerStopped as exc:  # a refused key or spent budget: the rest would fail the same way
             say(printable(f"Error: {abs_path}: {exc}; stopping"))
+            if as_json:
+                for rest in images[done:]:
+                    emit_json(_failure_json(str(rest.expanduser().absolute()), f"not captioned: {exc}", backend, task))
             return failed + len(images) - done
         except DecodeError as exc:
-            failed += 1
-            say(printable(f"Error: {abs_path}: {exc}"))
+            fail(abs_path, str(exc))
             continue
         except Exception as exc:  # one image's model failure must not stop the rest
-            failed += 1
-            say(printable(f"Error: {abs_path}: captioner {backend.name} failed: {type(exc).__name__}: {exc}"))
+            fail(abs_path, f"captioner {backend.name} failed: {type(exc).__name__}: {exc}")
             continue
         if as_json:
             emit_json(
@@ -80,6 +100,25 @@ def _caption_each(
                     "extra": result.extra,
                 }
             )
+        elif task == TASK_OCR and not result.text.strip():
+            say(printable(f"{abs_path}: no text found"))  # stdout stays empty: there is no text to print
         else:
-            click.echo(f"{printable(abs_path)}\n    {printable(result.text, multiline=True)}")
+            click.echo(printable(abs_path))
+            click.echo(_indented(printable(result.text, multiline=True)))
     return failed
+
+
+def _indented(text: str) -> str:
+    """Every line of ``text`` under its path, four spaces in (OCR text and detailed descriptions have several)."""
+    return "\n".join(f"    {line}" if line.strip() else "" for line in text.strip("\n").splitlines())
+
+
+def _failure_json(abs_path: str, error: str, backend: Captioner, task: str) -> dict[str, object]:
+    return {
+        "path": abs_path,
+        "error": error,
+        "caption": None,
+        "model": backend.model_id,
+        "captioner": backend.name,
+        "task": task,
+    }

@@ -50,6 +50,8 @@ def _rank_header(lead: str) -> str:
 
 
 def _rank_cells(ranks: RankStats) -> str:
+    if not ranks.queries:  # e.g. oracle mode with one reference per image: recall of nothing is not 0
+        return f"{'n/a':>6} {'n/a':>6} {'n/a':>6} {'n/a':>12}"
     return f"{ranks.r_at_1:6.3f} {ranks.r_at_5:6.3f} {ranks.r_at_10:6.3f} {ranks.median_rank:12g}"
 
 

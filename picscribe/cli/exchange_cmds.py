@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,22 +17,51 @@ from ._common import Context, emit_json, library_errors, pass_context, printable
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="File format.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="File to write (replaced whole when complete) [default: stdout; parquet needs --out].",
+    help="parquet, jsonl, csv: the file to write (replaced whole when complete) [default: stdout; parquet needs "
+    "--out]. txt: the folder to write caption files under [default: beside the images].",
 )
-@click.option("--vectors", is_flag=True, help="Add each caption's vector (list of float32) from the index's embedder.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON on stdout (needs --out).")
+@click.option(
+    "--with-vectors",
+    "--vectors",
+    "vectors",
+    is_flag=True,
+    help="Add each caption's vector (list of float32) from the index's embedder (not with txt).",
+)
+@click.option("--overwrite", is_flag=True, help="txt: replace caption files that exist [default: skip them].")
+@click.option("--txt-tags", is_flag=True, help='txt: append the tags after the caption ("caption, tag1, tag2").')
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print what was written as JSON on stdout (parquet/jsonl/csv: needs --out)."
+)
 @pass_context
 @library_errors
-def export(ctx: Context, fmt: str, out: Path | None, vectors: bool, as_json: bool) -> None:
-    """Write one row per indexed image: path, sha256, caption, model, captioner,
-    human flag, tags, objects, OCR text, taken_at, the file's size, mtime and
-    shape, and the embedder (and with --vectors the vector)."""
+def export(
+    ctx: Context, fmt: str, out: Path | None, vectors: bool, overwrite: bool, txt_tags: bool, as_json: bool
+) -> None:
+    """Write one row per indexed image: path, sha256, caption, detailed, alt_text,
+    model, captioner, human flag, tags, objects, OCR text, taken_at, the file's
+    size, mtime and shape, and the embedder (and with --with-vectors the vector).
+
+    --format txt writes kohya-style caption files instead: photo.jpg gets
+    photo.txt with its caption, beside it or under --out (mirroring the folders
+    below the indexed roots). An existing file is skipped unless --overwrite; a
+    file that cannot be written is reported, the rest goes on, and the exit
+    status is 1. picscribe's sidecar captioner reads such files back as
+    human-written captions.
+    """
+    if fmt == "txt":
+        _export_caption_files(ctx, out, vectors=vectors, overwrite=overwrite, tags=txt_tags, as_json=as_json)
+        return
+    for flag, given in (("--overwrite", overwrite), ("--txt-tags", txt_tags)):
+        if given:
+            raise click.UsageError(f"{flag} is for --format txt (--out is always replaced whole when complete)")
     if out is None and fmt == "parquet":
         raise click.UsageError("--format parquet writes a binary file: name it with --out")
     if out is None and as_json:
         raise click.UsageError("--json prints to stdout, where the rows go without --out: name a file with --out")
+    if out is not None and out.is_dir():
+        raise click.UsageError(f"--out {printable(out)} is a folder: name a file")
     with Library(ctx.cfg, read_only=True) as lib:
         try:
             report = lib.export(out if out is not None else sys.stdout, fmt, vectors=vectors)
@@ -43,6 +73,32 @@ def export(ctx: Context, fmt: str, out: Path | None, vectors: bool, as_json: boo
         emit_json(report.to_dict())
     elif out is not None:
         say(f"exported {report.rows} image(s) to {printable(report.out)}")
+
+
+def _export_caption_files(
+    ctx: Context, out: Path | None, *, vectors: bool, overwrite: bool, tags: bool, as_json: bool
+) -> None:
+    if vectors:
+        raise click.UsageError("--with-vectors is for parquet, jsonl and csv: caption files hold text")
+    if out is not None and out.exists() and not out.is_dir():
+        raise click.UsageError(f"--out {printable(out)} is a file: with --format txt it names a folder")
+    with Library(ctx.cfg, read_only=True) as lib:
+        report = lib.export_caption_files(out, overwrite=overwrite, tags=tags)
+    if as_json:
+        emit_json(report.to_dict())
+    where = "beside the images" if report.out is None else f"under {printable(report.out)}"
+    say(
+        f"wrote {report.written} caption file(s) {where}; skipped {report.skipped} that exist"
+        f"{' (--overwrite replaces them)' if report.skipped else ''}; {report.failed} failed"
+    )
+    if not as_json:
+        for skipped in report.skipped_files:
+            say(f"  skipped: {printable(skipped)}: exists")
+    for image, file, error in report.errors:
+        which = printable(image) if file is None else f"{printable(file)} (for {printable(os.path.basename(image))})"
+        say(f"  failed: {which}: {printable(error)}")
+    if report.failed:
+        sys.exit(1)
 
 
 @click.command(name="import")

@@ -13,6 +13,7 @@ from ..library import Library
 from ._common import (
     BATCH_SIZE,
     DEVICE,
+    DEVICE_HELP,
     Context,
     api_options,
     api_overrides,
@@ -29,13 +30,17 @@ from ._progress import terminal_progress
 
 
 def _summary(report: IndexReport, verb: str) -> None:
+    # A move is one thing to the user, not "1 reused, 1 removed": count it as moved.
+    moved = min(report.moved, report.reused)
     parts = [
         f"{report.scanned} found" if verb == "indexed" else f"{report.unchanged} already done",
         f"{report.captioned} captioned",
-        f"{report.reused} reused (moved or duplicate)",
     ]
+    if moved:
+        parts.append(f"{moved} moved")
+    parts.append(f"{report.reused - moved} reused (copies of indexed files)")
     if verb == "indexed":
-        parts += [f"{report.unchanged} unchanged", f"{report.removed} removed"]
+        parts += [f"{report.unchanged} unchanged", f"{report.removed - report.moved} removed"]
     parts.append(f"{report.failed} failed")
     say(f"{verb}: " + ", ".join(parts) + f" in {report.seconds:.1f}s")
     for path, error in report.failures:
@@ -59,7 +64,7 @@ def _summary(report: IndexReport, verb: str) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--captioner", default=None, help="Backend name, e.g. offline, fake, or auto [default: auto].")
-@click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
+@click.option("--device", type=DEVICE, default=None, help=DEVICE_HELP)
 @click.option(
     "--batch-size",
     type=BATCH_SIZE,
@@ -169,7 +174,7 @@ def _ray_options(
 
 @click.command()
 @click.option("--captioner", default=None, help="Backend to re-caption with [default: auto].")
-@click.option("--device", type=DEVICE, default=None)
+@click.option("--device", type=DEVICE, default=None, help=DEVICE_HELP)
 @click.option("--batch-size", type=BATCH_SIZE, default=None, help="As for index.")
 @api_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")

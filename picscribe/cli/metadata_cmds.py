@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from picscribe.indexer.exiftool_write import ExiftoolMissing
+
 from ..library import Library
 from ..metadata import METADATA_FIELDS
 from ._common import Context, emit_json, library_errors, pass_context, printable, say, stderr_is_tty
@@ -29,7 +31,7 @@ def _fields(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[s
     type=click.Choice(["sidecar", "file"]),
     default="sidecar",
     show_default=True,
-    help="Where to write: XMP sidecars (photo.jpg.xmp). 'file' (into the image) is not available yet.",
+    help="Where to write: XMP sidecars (photo.jpg.xmp), or into the image files through exiftool.",
 )
 @click.option(
     "--fields",
@@ -52,23 +54,34 @@ def write_metadata(
     An existing sidecar is merged: its other fields are kept, and a field holding
     text picscribe did not write is skipped and reported. A sidecar that cannot be
     parsed or written is reported, left untouched, and the exit status is 1.
+
+    --to file writes the same into each image through exiftool (Debian:
+    libimage-exiftool-perl), plus EXIF ImageDescription and, where the file has
+    IPTC, Caption-Abstract. Pixels are compared before the file is replaced, and
+    the index keeps the file's captions although its bytes change.
     """
-    if target == "file":
-        raise click.UsageError("not yet: --to file needs exiftool support; use --to sidecar")
-    with Library(ctx.cfg, read_only=True) as lib:
+    # Writing into files moves their rows to the new bytes: the index is written too.
+    with Library(ctx.cfg, read_only=target == "sidecar" or dry_run) as lib:
         bar = tqdm(unit="img", desc="writing metadata", file=sys.stderr) if stderr_is_tty() else None
         try:
             report = lib.write_metadata(
-                paths, fields, dry_run=dry_run, on_file=(lambda _path: bar.update(1)) if bar is not None else None
+                paths,
+                fields,
+                dry_run=dry_run,
+                on_file=(lambda _path: bar.update(1)) if bar is not None else None,
+                to=target,
             )
+        except ExiftoolMissing as exc:
+            raise click.ClickException(str(exc)) from exc
         finally:
             if bar is not None:
                 bar.close()
     if as_json:
         emit_json(report.to_dict())
     verb = "would write" if dry_run else "wrote"
+    what = "image file(s)" if target == "file" else "sidecar(s)"
     say(
-        f"{verb} {len(report.written)} sidecar(s), {len(report.unchanged)} unchanged, "
+        f"{verb} {len(report.written)} {what}, {len(report.unchanged)} unchanged, "
         f"{len(report.skipped)} skipped, {len(report.failed)} failed"
     )
     for path, reason in report.skipped:

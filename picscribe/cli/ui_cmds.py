@@ -42,7 +42,9 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port the web UI listens on."
+)
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -17,6 +17,7 @@ from ..library import Library
 from ._common import (
     BATCH_SIZE,
     DEVICE,
+    DEVICE_HELP,
     Context,
     api_options,
     api_overrides,
@@ -37,7 +38,7 @@ _SECONDS = click.FloatRange(min=0)
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--captioner", default=None, help="Backend name, e.g. offline, fake, or auto [default: auto].")
-@click.option("--device", type=DEVICE, default=None, help="Where local models run [default: auto].")
+@click.option("--device", type=DEVICE, default=None, help=DEVICE_HELP)
 @click.option("--batch-size", type=BATCH_SIZE, default=None, help="As for index.")
 @api_options
 @click.option(

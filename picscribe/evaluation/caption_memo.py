@@ -67,6 +67,10 @@ class CaptionMemo:
         return self.inner.max_concurrency
 
     @property
+    def reads_metadata(self) -> bool:
+        return self.inner.reads_metadata
+
+    @property
     def usage(self) -> Usage | None:
         return self.inner.usage
 

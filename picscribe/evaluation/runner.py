@@ -98,7 +98,9 @@ class RankStats:
             median_rank=float(statistics.median(ranks)),
         )
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | None]:
+        if not self.queries:  # nothing was searched for: no recall to report, rather than 0
+            return {"queries": 0, "r_at_1": None, "r_at_5": None, "r_at_10": None, "median_rank": None}
         return {
             "queries": self.queries,
             "r_at_1": round(self.r_at_1, 4),

@@ -1,4 +1,7 @@
-"""``picscribe export``: stream the index's rows into a file (or a text stream)."""
+"""``picscribe export``: stream the index's rows into a file (or a text stream).
+
+``--format txt`` writes a caption file per image instead: ``_caption_files``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import IO, Any
 
 from picscribe.store import Store, process_umask
 
-from ._formats import BINARY_FORMATS, FORMATS, CsvWriter, JsonlWriter, ParquetWriter, RowWriter, TxtWriter
+from ._formats import BINARY_FORMATS, ROW_FORMATS, CsvWriter, JsonlWriter, ParquetWriter, RowWriter
 from ._schema import to_plain
 
 #: Rows read from SQLite and written at once: one Parquet row group.
@@ -18,7 +21,7 @@ EXPORT_CHUNK = 2000
 
 
 class ExportError(ValueError):
-    """The export cannot be made as asked (an unknown format, Parquet to a text stream)."""
+    """The export cannot be made as asked (an unknown format, Parquet to a text stream, txt to one file)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,10 @@ def export_store(
     A path is written to a temporary file beside it and moved into place
     when complete, so a reader (or a crash) never sees half an export.
     """
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt == "txt":
+        raise ExportError("txt is a caption file per image, not one file of rows: use export_caption_files")
+    if fmt not in ROW_FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; known: {', '.join(ROW_FORMATS)}")
     embedder = store.embedder_name
     if not isinstance(out, Path):
         if fmt in BINARY_FORMATS:
@@ -71,8 +76,6 @@ def _writer(fmt: str, stream: IO[str], path: Path | None, vectors: bool, embedde
         return ParquetWriter(path, vectors=vectors, embedder=embedder or "")
     if fmt == "csv":
         return CsvWriter(stream, vectors=vectors)
-    if fmt == "txt":
-        return TxtWriter(stream)
     return JsonlWriter(stream)
 
 

@@ -3,7 +3,8 @@ readers that give them back a chunk at a time, each row with its number.
 
 Parquet goes through pyarrow (one row group per chunk), JSONL through
 ``json``, CSV through ``csv`` with the nested columns as JSON text. ``txt``
-(``path<TAB>caption``) is for people and shell tools; it cannot be imported.
+is not a file of rows but a caption file per image (``_caption_files``); it
+cannot be imported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import IO, Any, Protocol
 
 from ._schema import COLUMNS, NESTED, REQUIRED, VECTOR_COLUMN, arrow_schema, pyarrow_module
 
-FORMATS = ("parquet", "jsonl", "csv", "txt")
+#: Formats of one file of rows, which ``import`` reads back.
+ROW_FORMATS = ("parquet", "jsonl", "csv")
+#: What ``export --format`` takes: the row formats, and txt (a caption file per image).
+FORMATS = (*ROW_FORMATS, "txt")
 #: What ``import`` reads, by file suffix.
 IMPORT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 #: Formats written as bytes (to a file, never to a terminal).
@@ -62,19 +66,6 @@ class CsvWriter:
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         self._writer.writerows([_csv_cells(row) for row in rows])
-
-    def close(self) -> None:
-        self._stream.flush()
-
-
-class TxtWriter:
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        # A tab or line break inside a caption would split its line.
-        lines = (f"{row['path']}\t{' '.join(row['caption'].split())}\n" for row in rows)
-        self._stream.write("".join(lines))
 
     def close(self) -> None:
         self._stream.flush()

@@ -11,7 +11,9 @@ they disagree with a file:
 - human text is never overwritten: a generated caption for content with
   human text is stored beside it and search keeps the human text (the
   caption-choice rule), and a caption row that is human here is never
-  replaced by the file's;
+  replaced by the file's. A row's ``detailed`` and ``alt_text`` are
+  captions of those tasks by the row's captioner and model, merged by the
+  same rules;
 - a vector made by another embedder than the index's is refused before
   anything is written (``EmbedderMismatch``); rows without one are embedded
   here with the index's embedder.
@@ -20,18 +22,17 @@ they disagree with a file:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from picscribe.indexer import CaptionResult, embedding_text
 from picscribe.store import CaptionRecord, ImageRecord, Store, TextEmbedder
 
 from ._formats import IMPORT_SUFFIXES, BadFile, read_rows
-from ._schema import VECTOR_COLUMN, BadRow, ImportRow, from_plain
+from ._schema import VECTOR_COLUMN, BadRow, ImportRow, from_plain, takes_caption_vector
 
 IMPORT_CHUNK = 1000
 
@@ -46,11 +47,11 @@ class ImportReport:
     rows: int = 0
     #: Image rows written: paths this index did not have (or had as failed).
     images_added: int = 0
-    #: Caption rows written: new, or changed since the last import.
+    #: Caption rows written, of any task (caption, detailed, alt_text): new, or changed since the last import.
     captions_written: int = 0
     #: Rows that changed nothing: the index already had them.
     unchanged: int = 0
-    #: Rows whose caption was not written because this index has human text in its place.
+    #: Caption rows (of any task) not written because this index has human text in their place.
     human_kept: int = 0
     #: Rows not written because this index has other content at that path and none with that hash.
     kept_local: int = 0
@@ -136,7 +137,7 @@ def _refuse_other_embedders(files: Sequence[tuple[Path, str]], ours: str) -> Non
                             raise EmbedderMismatch(
                                 f"{path}: row {number} has a vector from embedder {theirs!r}, but this index "
                                 f"uses {ours!r}; import into a home with that embedder, or export without "
-                                "--vectors (rows without vectors are embedded on import)"
+                                "--with-vectors (rows without vectors are embedded on import)"
                             )
         except (BadFile, OSError, ModuleNotFoundError):
             continue
@@ -211,41 +212,50 @@ class _Merger:
         live = set(store.ok_paths_of({r.image.content_hash for _, r in rows})) | {
             i.content_hash for i in images.values()
         }
-        stored = store.captions_by_key(_key(r.caption) for _, r in rows)
-        captions: dict[tuple[str, str, str, str], ImportRow] = {}
+        stored = store.captions_by_key(_key(c) for _, r in rows for c in r.records)
+        captions: dict[tuple[str, str, str, str], tuple[ImportRow, CaptionRecord]] = {}
         for _, row in rows:
-            key = _key(row.caption)
-            before = stored.get(key)
-            written_image = images.get(row.image.path) is row.image
             if row.image.content_hash not in live:
                 report.kept_local += 1
-            elif before is not None and before.human and not _same(before, row):
-                report.human_kept += 1
-            elif (before is None or not _same(before, row)) and key not in captions:
-                captions[key] = row
-                report.captions_written += 1
-            elif not written_image:
+                continue
+            changed = images.get(row.image.path) is row.image
+            for record in _differing(row, stored):
+                key = _key(record)
+                before = stored.get(key)
+                if before is not None and before.human and not _same(before, record, None):
+                    report.human_kept += 1
+                    changed = True
+                elif key not in captions:
+                    captions[key] = (row, record)
+                    report.captions_written += 1
+                    changed = True
+            if not changed:
                 report.unchanged += 1
         report.images_added += len(images)
         if captions or images:
             records = self._with_vectors(list(captions.values()))
             store.write_batch(images=list(images.values()), captions=records)
 
-    def _with_vectors(self, rows: list[ImportRow]) -> list[CaptionRecord]:
-        """The captions to write, each with a vector: the file's, or one embedded here."""
-        if not rows:
+    def _with_vectors(self, pending: list[tuple[ImportRow, CaptionRecord]]) -> list[CaptionRecord]:
+        """The captions to write; each that takes its row's caption vector
+        gets it: the file's, or one embedded here."""
+        if not pending:
             return []
         if self._store.embedder_name is None:
-            first = next((r.vector for r in rows if r.vector is not None), None)
+            first = next((r.vector for r, _ in pending if r.vector is not None), None)
             self._store.bind_embedder(self._embedder.name, len(first) if first is not None else self._embedder.dim)
-        # Embedded exactly as the indexer embeds a caption (with the text read in the image).
-        need = [
-            embedding_text(CaptionResult(text=r.caption.text, ocr_text=r.caption.ocr_text))
-            for r in rows
-            if r.vector is None
-        ]
-        embedded = iter(self._embedder.embed(need) if need else np.zeros((0, 0), dtype=np.float32))
-        return [replace(r.caption, vector=r.vector if r.vector is not None else next(embedded)) for r in rows]
+        # Embedded exactly as the indexer embeds a caption (its description, the text read in the image).
+        need = list({id(r): r for r, c in pending if r.vector is None and takes_caption_vector(c)}.values())
+        vectors: dict[int, np.ndarray] = {}
+        if need:
+            embedded = self._embedder.embed([r.embedding_text() for r in need])
+            vectors = {id(r): vec for r, vec in zip(need, embedded, strict=True)}
+        out = []
+        for row, record in pending:
+            if takes_caption_vector(record):
+                record = replace(record, vector=row.vector if row.vector is not None else vectors[id(row)])
+            out.append(record)
+        return out
 
 
 def _under(path: str, old: str, new: str) -> str | None:
@@ -263,12 +273,29 @@ def _key(caption: CaptionRecord) -> tuple[str, str, str, str]:
     return (caption.content_hash, caption.captioner, caption.model_id, caption.task)
 
 
-def _same(stored: CaptionRecord, row: ImportRow) -> bool:
-    """Whether writing ``row``'s caption would change nothing that ``stored`` holds."""
-    new = row.caption
+def _differing(row: ImportRow, stored: Mapping[tuple[str, str, str, str], CaptionRecord]) -> list[CaptionRecord]:
+    """The records of ``row`` whose writing would change what ``stored`` holds.
+
+    A generated description is embedded in its caption's place (see
+    ``takes_caption_vector``): when the file has no vector and one of them
+    changes, the caption's vector is made again, so both are written.
+    """
+
+    def changes(record: CaptionRecord) -> bool:
+        before = stored.get(_key(record))
+        return before is None or not _same(before, record, row.vector if takes_caption_vector(record) else None)
+
+    differing = [r for r in row.records if changes(r)]
+    if row.vector is None and any(takes_caption_vector(r) for r in differing):
+        return [r for r in row.records if takes_caption_vector(r) or any(r is d for d in differing)]
+    return differing
+
+
+def _same(stored: CaptionRecord, new: CaptionRecord, vector: np.ndarray | None) -> bool:
+    """Whether writing ``new`` (with ``vector`` from the file, if any) would change nothing that ``stored`` holds."""
     if (stored.text, stored.ocr_text, stored.human) != (new.text, new.ocr_text, new.human):
         return False
     if sorted(stored.tags) != sorted(new.tags) or sorted(stored.objects) != sorted(new.objects):
         return False
     # No vector in the file: the index's would be made from the same text by the same embedder.
-    return row.vector is None or bool(np.array_equal(stored.vector, row.vector))
+    return vector is None or bool(np.array_equal(stored.vector, vector))

@@ -2,7 +2,10 @@
 and the checks a row must pass to be imported.
 
 Every format carries the same columns. JSONL and Parquet hold the nested
-ones (tags, objects, vector) as lists; CSV holds them as JSON text.
+ones (tags, objects, vector) as lists; CSV holds them as JSON text. A row is
+one image with its searched caption; ``detailed`` and ``alt_text`` are that
+content's text of those tasks (null, or an empty CSV cell, when it has
+none), imported as captions of those tasks by the row's captioner and model.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from picscribe.indexer import TASK_CAPTION
+from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, embedding_text
 from picscribe.store import CaptionRecord, ExportRow, ImageRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: Every column, in file order. ``vector`` only with ``--vectors``.
+#: Every column, in file order. ``vector`` only with ``--with-vectors``.
 COLUMNS = (
     "path",
     "sha256",
     "caption",
+    "detailed",
+    "alt_text",
     "model",
     "captioner",
     "human",
@@ -89,6 +94,8 @@ def to_plain(row: ExportRow, embedder: str) -> dict[str, Any]:
         "path": row.path,
         "sha256": row.content_hash,
         "caption": row.caption,
+        "detailed": row.detailed,
+        "alt_text": row.alt_text,
         "model": row.model_id,
         "captioner": row.captioner,
         "human": row.human,
@@ -110,13 +117,35 @@ def to_plain(row: ExportRow, embedder: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ImportRow:
-    """A checked row: the image row and the caption to merge, and the embedder its vector came from."""
+    """A checked row: the image row and the captions to merge, and the embedder its vector came from."""
 
     image: ImageRecord
     caption: CaptionRecord
     #: None when the row has no vector: it is embedded on import.
     vector: np.ndarray | None
     embedder: str | None
+    #: Its detailed and alt-text captions (those it has), by the same captioner
+    #: and model; their vectors are filled in on import (see ``takes_caption_vector``).
+    others: tuple[CaptionRecord, ...] = ()
+
+    @property
+    def records(self) -> tuple[CaptionRecord, ...]:
+        return (self.caption, *self.others)
+
+    def embedding_text(self) -> str:
+        """What the indexer would have embedded for this row's caption."""
+        detailed = next((r.text for r in self.others if takes_caption_vector(r) and r.task == TASK_DETAILED), "")
+        return embedding_text(CaptionResult(text=self.caption.text, ocr_text=self.caption.ocr_text, detailed=detailed))
+
+
+def takes_caption_vector(record: CaptionRecord) -> bool:
+    """Whether ``record`` is stored with its row's caption vector, as the indexer stores it.
+
+    The caption itself; and a generated description, which a model makes
+    for search and the indexer embeds in the caption's place. A person's
+    description (an XMP sidecar's) and alt text are stored without a vector.
+    """
+    return record.task == TASK_CAPTION or (record.task == TASK_DETAILED and not record.human)
 
 
 def from_plain(values: Mapping[str, Any]) -> ImportRow:
@@ -170,7 +199,24 @@ def from_plain(values: Mapping[str, Any]) -> ImportRow:
             (_label(o, "objects"), _object_count(o), _score(o, "objects")) for o in _items(values, "objects")
         ),
     )
-    return ImportRow(image=image, caption=record, vector=vector, embedder=embedder or None)
+    others = tuple(
+        CaptionRecord(
+            content_hash=content_hash,
+            captioner=captioner,
+            model_id=record.model_id,
+            task=task,
+            text=text,
+            vector=np.zeros(0, dtype=np.float32),
+            ocr_text=record.ocr_text if task == TASK_DETAILED and not human else "",
+            human=human,
+        )
+        for task, text in (
+            (TASK_DETAILED, _optional_text(values, "detailed")),
+            (TASK_ALT_TEXT, _optional_text(values, "alt_text")),
+        )
+        if text
+    )
+    return ImportRow(image=image, caption=record, vector=vector, embedder=embedder or None, others=others)
 
 
 def _text(values: Mapping[str, Any], name: str, default: str | None = None) -> str:
@@ -180,6 +226,16 @@ def _text(values: Mapping[str, Any], name: str, default: str | None = None) -> s
     if not isinstance(value, str):
         raise BadRow(f"{name} is not text")
     return value
+
+
+def _optional_text(values: Mapping[str, Any], name: str) -> str:
+    """A text column that may be missing, null or empty: "" then."""
+    value = values.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRow(f"{name} is not text")
+    return value.strip()
 
 
 def _count(values: Mapping[str, Any], name: str) -> int:

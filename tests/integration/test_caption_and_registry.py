@@ -34,7 +34,7 @@ def test_auto_without_a_vlm_chooses_offline_and_says_why() -> None:
 def test_auto_with_an_unusable_vlm_falls_back_with_the_reason() -> None:
     choice = choose("auto", vlm="transformers:Qwen/Qwen2-VL-2B-Instruct")
     assert choice.captioner.name == "offline"
-    assert "Qwen/Qwen2-VL-2B-Instruct" in choice.reason and "not usable" in choice.reason
+    assert "Qwen/Qwen2-VL-2B-Instruct" in choice.reason and "no VLM available" in choice.reason
 
 
 def test_auto_uses_a_configured_backend_that_can_run() -> None:
@@ -69,7 +69,9 @@ def test_caption_reports_a_bad_file_and_goes_on(run: Run, tmp_path: Path) -> Non
     good = sorted(SAMPLES.glob("*.jpg"))[0]
     result = run("caption", str(bad), str(good), "--captioner", "fake", "--json")
     assert result.exit_code == 1
-    assert [json.loads(line)["path"] for line in result.stdout.splitlines()] == [str(good)]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in rows] == [str(bad), str(good)]
+    assert "not an image" in rows[0]["error"] and "error" not in rows[1]
     assert str(bad) in result.stderr and "not an image" in result.stderr
 
 

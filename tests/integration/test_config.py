@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import Run
+from support.paths import SAMPLES
 
 from picscribe import Library
 from picscribe.config import CONFIG_FILE, ConfigError, load_config
@@ -43,6 +44,16 @@ def test_a_wrong_type_names_the_key_and_the_file(home: Path) -> None:
         ("vlm_batch_size = 0", 'vlm_batch_size must be a positive integer or "auto", not 0'),
         ('vlm_batch_size = "lots"', "vlm_batch_size must be a positive integer or \"auto\", not 'lots'"),
         ('roots = "/srv/photos"', "roots must be a list of folder paths, not '/srv/photos'"),
+        ('watch_debounce = "abc"', "watch_debounce must be a number, not 'abc'"),
+        ("watch_debounce = -1", "watch_debounce must be 0 or more seconds, not -1.0"),
+        ("watch_reconcile_every = -5.0", "watch_reconcile_every must be 0 or more seconds, not -5.0"),
+        ("api_timeout = 0", "api_timeout must be more than 0 seconds, not 0.0"),
+        ("workers = 0", "workers must be at least 1, not 0"),
+        ("api_concurrency = 0", "api_concurrency must be at least 1, not 0"),
+        ("max_pixels = -1", "max_pixels must be at least 1, not -1"),
+        ("max_requests = 0", "max_requests must be at least 1, not 0"),
+        ('device = "gpu"', "device must be auto, cpu, cuda or cuda:N, not 'gpu'"),
+        ("device = 1", "device must be auto, cpu, cuda or cuda:N, not 1"),
     ],
 )
 def test_each_kind_of_wrong_value_is_refused(home: Path, line: str, message: str) -> None:
@@ -93,3 +104,20 @@ def test_the_cli_reports_a_wrong_value_as_a_usage_error(run: Run, home: Path) ->
     result = run("status")
     assert result.exit_code == 2
     assert f"{path}: batch_size must be an integer, not 'three'" in result.stderr
+
+
+def test_a_wrong_device_in_the_environment_names_its_variable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PICSCRIBE_DEVICE", "gpu")
+    with pytest.raises(ConfigError, match=r"^\$PICSCRIBE_DEVICE: device must be auto, cpu, cuda or cuda:N, not 'gpu'$"):
+        load_config(home)
+
+
+def test_cuda_where_there_is_none_is_an_error_not_a_cpu_run(run: Run, home: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    image = sorted(SAMPLES.glob("*.jpg"))[0]
+    result = run("caption", str(image), "--captioner", "fake", "--device", "cuda")
+    assert result.exit_code == 2
+    assert "device cuda: torch sees no CUDA device here" in result.stderr
+    assert result.stdout == ""

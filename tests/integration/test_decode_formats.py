@@ -46,7 +46,8 @@ def _avif(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (64,
 
 
 def _hits(run: Run, query: str) -> list[dict]:
-    result = run("search", query, "--json", "-k", "100")
+    # Every file, copies too: these tests ask which files were indexed.
+    result = run("search", query, "--json", "-k", "100", "--no-collapse")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -189,3 +190,16 @@ def test_sniffing_knows_raw_and_avif_by_content() -> None:
     Image.new("RGB", (8, 8)).save(buf, "AVIF")
     assert sniff_format(buf.getvalue()[:32]) == "AVIF" and is_avif(buf.getvalue()[:64])
     assert not is_avif(HEIC_HEADER)
+
+
+def test_the_ui_shows_a_raw_through_its_preview(tmp_path: Path) -> None:
+    from picscribe.ui.thumbnails import ThumbnailCache
+
+    pytest.importorskip("rawpy")
+    dng = write_dng(tmp_path / "IMG_0003.dng", Image.new("RGB", (80, 60), (30, 40, 220)))
+    thumb = ThumbnailCache(tmp_path / "thumbs").get(str(dng))
+    assert thumb is not None
+    with Image.open(thumb) as img:
+        assert img.size == (80, 60)
+        r, g, b = img.convert("RGB").getpixel((40, 30))  # type: ignore[misc]
+    assert b > 180 and r < 80 and g < 80  # the preview's blue, not the raw sensor data

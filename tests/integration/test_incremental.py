@@ -67,8 +67,12 @@ def test_duplicate_file_reuses_caption(run: Run, photos: Path, home: Path) -> No
     assert code == 0
     assert report["captioned"] == 6 and report["reused"] == 1
     assert len(_captions(home)) == 6
-    paths = _search_paths(run, "picture")
+    paths = _search_paths(run, "picture", "--no-collapse")
     assert str(first) in paths and str(photos / "copy of first.jpg") in paths
+    # By default the copy folds into one hit with its twin (issue 21).
+    hits = json.loads(run("search", "picture", "--json", "-k", "50").stdout)
+    (card,) = [h for h in hits if str(first) in [h["path"], *h["copies"]]]
+    assert {card["path"], *card["copies"]} == {str(first), str(photos / "copy of first.jpg")}
 
 
 def test_edited_file_is_recaptioned(run: Run, photos: Path, home: Path) -> None:
@@ -115,7 +119,8 @@ def test_file_with_image_content_but_no_extension_is_indexed(run: Run, photos: P
     (photos / "notes.txt").write_text("not a photo")  # skipped silently, not a failure
     code, report = index_json(run, str(photos))
     assert code == 0 and report["scanned"] == 7 and report["failed"] == 0
-    assert str(photos / "scan-0001") in _search_paths(run, "picture")
+    # A copy of src: listed on its own only when copies are not folded together.
+    assert str(photos / "scan-0001") in _search_paths(run, "picture", "--no-collapse")
 
 
 def test_a_different_embedder_is_refused_before_any_work(run: Run, photos: Path, home: Path, monkeypatch) -> None:
@@ -147,9 +152,9 @@ def test_moving_a_whole_folder_is_written_in_bounded_transactions(
         sizes: list[int] = []
         real_write = store.write_batch
 
-        def spy(images=(), captions=(), failures=(), remove=()):
+        def spy(images=(), captions=(), failures=(), remove=(), carry=()):
             sizes.append(len(images) + len(failures))
-            return real_write(images=images, captions=captions, failures=failures, remove=remove)
+            return real_write(images=images, captions=captions, failures=failures, remove=remove, carry=carry)
 
         monkeypatch.setattr(store, "write_batch", spy)
         report = Indexer(store, FakeCaptioner(), embedder).index([photos.parent])

@@ -318,7 +318,8 @@ def test_cli_index_search_and_human_text_survives_reindex(run: Run, library: dic
 def test_cli_caption_command_uses_sidecar(run: Run, library: dict[str, Path]) -> None:
     result = run("caption", str(library["harbour"]), str(library["bare"]), "--captioner", "sidecar", "--json")
     assert result.exit_code == 1
-    (line,) = result.stdout.splitlines()
-    out = json.loads(line)
+    out, failed = (json.loads(line) for line in result.stdout.splitlines())
     assert out["caption"] == "a wooden rowboat moored beside a lighthouse pier" and out["model"] == "sidecar-v1"
     assert NO_CAPTION.format(stem="bare") in result.stderr
+    assert failed["path"] == str(library["bare"]) and failed["caption"] is None
+    assert NO_CAPTION.format(stem="bare") in failed["error"]

@@ -154,8 +154,58 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
     assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+def _downgrade_to_version_6(db: Path) -> None:
+    """Turn a current index into what release 6 wrote: no picture hashes."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("DROP TABLE picture_hashes")
+        conn.execute("PRAGMA user_version = 6")
+        conn.commit()
+
+
+def test_migration_7_adds_picture_hashes_as_unknown(tmp_path: Path) -> None:
+    home = tmp_path / "v6"
+    with Store.open(home) as store:
+        store.write_batch(images=[ImageRecord("/p/a.jpg", 10, 1, "h1", 4, 3, "JPEG", None, picture_hash=b"\x01" * 8)])
+        assert store.picture_hashes() == {"h1": b"\x01" * 8}
+    db = home / DB_NAME
+    _downgrade_to_version_6(db)
+    with Store.open(home) as store:
+        # Content from before has no picture hash: it is decoded once (Library.fill_picture_hashes).
+        assert store.picture_hashes() == {}
+        assert store.contents_without_picture_hash() == {"h1": "/p/a.jpg"}
+    assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    _assert_matches_schema(db)
+    assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def _downgrade_to_version_5(db: Path) -> None:
+    """Turn a current index into what release 5 wrote: no pixel hash, no sidecar signature."""
+    _downgrade_to_version_6(db)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("ALTER TABLE images DROP COLUMN pixel_hash")
+        conn.execute("ALTER TABLE images DROP COLUMN sidecar_sig")
+        conn.execute("PRAGMA user_version = 5")
+        conn.commit()
+
+
+def test_migration_6_adds_pixel_hash_and_sidecar_signature_as_unknown(tmp_path: Path) -> None:
+    home = tmp_path / "v5"
+    with Store.open(home) as store:
+        store.write_batch(images=[ImageRecord("/p/a.jpg", 10, 1, "h1", 4, 3, "JPEG", None, "px1:aa", "a.txt:3:1")])
+    db = home / DB_NAME
+    _downgrade_to_version_5(db)
+    with Store.open(home) as store:
+        state = store.file_states(["/p"])["/p/a.jpg"]
+    # Unknown, not invented: nothing is reused on the word of a hash no run computed.
+    assert (state.status, state.content_hash, state.pixel_hash, state.sidecar_sig) == ("ok", "h1", None, None)
+    assert _sql(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    _assert_matches_schema(db)
+    assert _sql(db, "PRAGMA integrity_check") == [("ok",)]
+
+
 def _downgrade_to_version_4(db: Path) -> None:
     """Turn a current index into what release 4 wrote: failed rows without a failure_key."""
+    _downgrade_to_version_5(db)
     with closing(sqlite3.connect(db)) as conn:
         conn.execute("ALTER TABLE images DROP COLUMN failure_key")
         conn.execute("PRAGMA user_version = 4")

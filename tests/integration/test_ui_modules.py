@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 from support.cli import Run, index_json
 
 from picscribe.indexer.watch import WatcherState
@@ -224,3 +225,21 @@ def test_watcher_line_describes_a_running_watcher() -> None:
     )
     assert line.last_error == "permission denied: /photos/x.jpg"
     assert describe_watcher(None).text == "watcher: never run"
+
+
+def test_exif_camera_make_is_said_once_and_exposure_is_shown(tmp_path: Path) -> None:
+    photo = tmp_path / "nikon.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "NIKON CORPORATION"
+    exif[0x0110] = "NIKON D750"
+    sub = exif.get_ifd(0x8769)
+    sub[0x829D] = IFDRational(18, 10)  # f/1.8
+    sub[0x829A] = IFDRational(1, 250)  # 1/250 s
+    sub[0x8827] = 400
+    sub[0x920A] = IFDRational(50, 1)
+    sub[0xA434] = "AF-S NIKKOR 50mm f/1.8G"
+    Image.new("RGB", (32, 32)).save(photo, exif=exif)
+    info = read_exif(str(photo))
+    assert info.camera == "Nikon D750"
+    assert info.lens == "AF-S NIKKOR 50mm f/1.8G"
+    assert info.exposure == "f/1.8 · 1/250 s · ISO 400 · 50 mm"

@@ -446,6 +446,7 @@ def test_a_file_changed_since_indexing_is_said_so_not_a_traceback(indexed: Path,
     assert any("changed since it was indexed" in m.value for m in grid.markdown)
 
 
+@pytest.mark.slow  # loads the offline models (3 s) for one answer
 def test_ask_with_the_offline_captioner(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -477,3 +478,19 @@ def test_ui_command_binds_to_localhost_without_usage_stats() -> None:
 def test_ui_command_rejects_a_bad_port(run: Run) -> None:
     result = run("ui", "--port", "70000")
     assert result.exit_code == 2 and "--port" in result.stderr
+
+
+def test_a_query_in_the_link_is_searched_and_typing_updates_the_link(indexed_read_only: Path) -> None:
+    at = _app(q="a picture that is mostly red")
+    _no_errors(at)
+    assert at.text_input(key="q").value == "a picture that is mostly red"
+    assert _shown(at)[0] == "red.png"
+    _search(at, "a picture that is mostly blue")
+    assert at.query_params["q"] == "a picture that is mostly blue"
+    assert _shown(at)[0] == "blue.png"
+
+
+def test_a_query_nothing_matches_says_so_and_labels_the_cards(indexed_read_only: Path) -> None:
+    at = _search(_app(), "ein Hund am Strand")
+    assert at.caption[0].value.startswith("No good matches for “ein Hund am Strand”; the closest 4 are below")
+    assert all("weak match" in c.value for c in at.caption[1:] if "score" in c.value)

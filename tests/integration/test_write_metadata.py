@@ -268,10 +268,16 @@ def test_read_only_folder_and_file_fail_alone(run: Run, shared_tmp: Path, monkey
     assert list(locked.iterdir()) == [locked / "a.jpg"]
 
 
-def test_to_file_is_not_available_yet(run: Run) -> None:
+def test_to_file_without_exiftool_names_the_package(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _photos(tmp_path)
+    _index(run, folder)
+    before = {p: p.read_bytes() for p in folder.iterdir()}
+    monkeypatch.setenv("PICSCRIBE_EXIFTOOL", str(tmp_path / "no-such-exiftool"))
     result = run("write-metadata", "--to", "file")
-    assert result.exit_code == 2
-    assert "not yet: --to file needs exiftool support" in result.output
+    assert result.exit_code == 1
+    assert "exiftool is not installed" in result.output and "apt install libimage-exiftool-perl" in result.output
+    assert "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def test_fields_limit_what_is_written(run: Run, tmp_path: Path) -> None:

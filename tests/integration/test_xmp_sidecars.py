@@ -219,11 +219,11 @@ def test_accessibility_tasks_come_from_the_sidecar(run: Run, tmp_path: Path, tas
     (tmp_path / "bare.xmp").write_text(lightroom(), encoding="utf-8")
     result = run("caption", str(photo), str(bare), "--captioner", "sidecar", "--task", task, "--json")
     assert result.exit_code == 1, result.stderr
-    (line,) = result.stdout.splitlines()
-    out = json.loads(line)
+    out, failed = (json.loads(line) for line in result.stdout.splitlines())
     assert (out["caption"], out["task"]) == (expected, task)
     field = "AltTextAccessibility" if task == "alt_text" else "ExtDescrAccessibility"
     assert f"no Iptc4xmpExt:{field} in bare.xmp" in result.stderr
+    assert (failed["path"], failed["caption"]) == (str(bare), None) and "bare.xmp" in failed["error"]
 
 
 # -- hostile and broken sidecars ----------------------------------------------

@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
-from picscribe.indexer import FakeCaptioner, Indexer, IndexOptions
+from picscribe.indexer import Captioner, FakeCaptioner, Indexer, IndexOptions
 from picscribe.indexer.watch import BatchReport, IgnorePatterns, Watcher, WatchOptions
 from picscribe.search import SentenceTransformerEmbedder
 from picscribe.store import Store
@@ -81,7 +82,8 @@ def matches_disk(home: Path, root: Path, ignore: IgnorePatterns | None = None) -
 class Running:
     """A watcher running on a thread, and what it reported."""
 
-    def __init__(self, watcher: Watcher, captioner: FakeCaptioner, thread: threading.Thread) -> None:
+    def __init__(self, watcher: Watcher, captioner: Any, thread: threading.Thread) -> None:
+        # Any: the FakeCaptioner (tests read its ``calls``) unless a test passed another.
         self.watcher = watcher
         self.captioner = captioner
         self.thread = thread
@@ -114,9 +116,9 @@ def start_watcher(home: Path, model_cache: Path, library: Path) -> Iterator[Star
     # busy machine, is not what any test's deadline is there to measure.
     assert embedder.dim > 0
 
-    def start(**options: object) -> Running:
+    def start(captioner: Captioner | None = None, **options: object) -> Running:
         store = Store.open(home)
-        captioner = FakeCaptioner()
+        captioner = captioner or FakeCaptioner()
         indexer = Indexer(store, captioner, embedder, IndexOptions(batch_size=64, workers=2))
         opts = WatchOptions(**{"debounce": DEBOUNCE, "reconcile_every": 0, **options})  # type: ignore[arg-type]
         holder: list[Running] = []

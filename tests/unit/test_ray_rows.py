@@ -27,7 +27,8 @@ def _decoded() -> Loaded:
     img = Image.new("RGB", (3, 2), (10, 20, 30))
     img.putpixel((2, 1), (200, 100, 0))
     img.info[EMBEDDED_DESCRIPTION] = {"xmp": "a note"}
-    return Loaded(FileEntry(ENTRY.path, 1300, 9999), "h" * 64, img, 300, 200, "JPEG", "2020-01-02 03:04:05")
+    entry = FileEntry(ENTRY.path, 1300, 9999)
+    return Loaded(entry, "h" * 64, img, 300, 200, "JPEG", "2020-01-02 03:04:05", "px1:ab", b"\x01" * 8)
 
 
 def test_pixels_and_metadata_reach_the_captioner_as_decoded():
@@ -57,6 +58,8 @@ def test_a_caption_comes_back_whole_without_pixels():
     assert result.vector is not None and np.array_equal(result.vector, vector)
     assert (result.content_hash, result.width, result.height, result.format) == ("h" * 64, 300, 200, "JPEG")
     assert result.taken_at == "2020-01-02 03:04:05" and result.image is None
+    # The picture hash of the duplicates tiers travels back with the row (issue 21).
+    assert result.picture_hash == b"\x01" * 8
 
 
 def test_a_workers_exception_reads_as_the_local_engine_words_it():

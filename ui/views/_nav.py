@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-SEARCH, STATUS = "search", "status"
+SEARCH, STATUS, DUPLICATES = "search", "status", "duplicates"
 #: Session key: the image whose look-alikes the search page shows instead of a query's results.
 SIMILAR_TO = "similar_to"
 
@@ -39,7 +39,11 @@ def clear_similar() -> None:
 
 def sidebar(active: str) -> None:
     st.sidebar.markdown("## :material/photo_library: picscribe")
-    for view, label, icon in ((SEARCH, "Search", ":material/search:"), (STATUS, "Status", ":material/monitoring:")):
+    for view, label, icon in (
+        (SEARCH, "Search", ":material/search:"),
+        (DUPLICATES, "Duplicates", ":material/content_copy:"),
+        (STATUS, "Status", ":material/monitoring:"),
+    ):
         st.sidebar.button(
             label,
             key=f"nav-{view}",

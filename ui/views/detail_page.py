@@ -100,6 +100,10 @@ def _facts(view: DetailView) -> None:
         facts.append(f"Taken {exif.taken}")
     if exif.camera:
         facts.append(f"Camera: {_nav.plain(exif.camera)}")
+    if exif.lens:
+        facts.append(f"Lens: {_nav.plain(exif.lens)}")
+    if exif.exposure:
+        facts.append(exif.exposure)
     if exif.place:
         facts.append(f"Place: [{exif.place}]({exif.map_url})")
     if facts:

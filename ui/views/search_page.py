@@ -34,6 +34,7 @@ def render(services: Services | None, settings: UiSettings) -> None:
         view = services.results.like(similar, filters, _limit(("similar", similar, filters)))
     else:
         st.title("Search your photos")
+        _query_from_link()
         query = st.text_input(
             "Describe the photo you are looking for",
             key="q",
@@ -41,8 +42,31 @@ def render(services: Services | None, settings: UiSettings) -> None:
             live="400ms",
             persist_state="session",
         )
+        _query_to_link(query or "")
         view = services.results.for_query(query or "", filters, _limit(("query", query, filters)))
     _results(view, columns, services)
+
+
+#: The query the URL's ?q= held when this session last wrote or read it.
+_LINKED = "q-linked"
+
+
+def _query_from_link() -> None:
+    """A ?q= the session has not seen (a bookmark, a shared link, the back button) fills the box."""
+    linked = st.query_params.get("q")
+    if linked is not None and linked != st.session_state.get(_LINKED):
+        st.session_state["q"] = linked
+        st.session_state[_LINKED] = linked
+
+
+def _query_to_link(query: str) -> None:
+    """The URL follows the box, so a search can be bookmarked or sent."""
+    query = query.strip()
+    if query:
+        st.query_params["q"] = query
+    else:
+        st.query_params.pop("q", None)
+    st.session_state[_LINKED] = query or None
 
 
 def _limit(search: object) -> int:
@@ -107,7 +131,9 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
                         st.markdown(f"*{CHANGED_SINCE_INDEXED}*")
                     edited = " :material/edit_note:" if card.human else ""
                     st.markdown(f"{_nav.plain(card.caption)}{edited}")
-                    st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}")
+                    copies = f" · {len(card.copies) + 1} copies" if card.copies else ""
+                    weak = " · weak match" if card.weak else ""
+                    st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}{weak}{copies}")
                     st.button(
                         "Details",
                         key=f"open-{start + offset}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ...captioning import Answer, CaptionResult
+from ...object_labels import COCO_EVERYDAY, EVERYDAY_WORDS
 from ._wording import plural
 
 NEEDS_VLM = (
@@ -21,48 +22,7 @@ NEEDS_VLM = (
 )
 
 # Words people use for the detector's COCO classes (as the captioner names them).
-_SYNONYMS = {
-    "people": "person",
-    "persons": "person",
-    "man": "person",
-    "men": "person",
-    "woman": "person",
-    "women": "person",
-    "child": "person",
-    "children": "person",
-    "kid": "person",
-    "kids": "person",
-    "boy": "person",
-    "boys": "person",
-    "girl": "person",
-    "girls": "person",
-    "guy": "person",
-    "guys": "person",
-    "lady": "person",
-    "ladies": "person",
-    "player": "person",
-    "players": "person",
-    "bike": "bicycle",
-    "motorbike": "motorcycle",
-    "plane": "airplane",
-    "jet": "airplane",
-    "aeroplane": "airplane",
-    "sofa": "couch",
-    "tv": "television",
-    "telly": "television",
-    "cellphone": "phone",
-    "mobile": "phone",
-    "mice": "mouse",
-    "knives": "knife",
-    "puppy": "dog",
-    "kitten": "cat",
-    "cattle": "cow",
-    "automobile": "car",
-    "hotdog": "hot dog",
-    "doughnut": "donut",
-    "fridge": "refrigerator",
-    "ball": "ball",
-}
+_SYNONYMS = {**COCO_EVERYDAY, **EVERYDAY_WORDS}
 
 _TEXT_Q = re.compile(r"\b(say|says|said|written|writing|text|read|reads|word|words|sign says|spell|letters)\b")
 _COUNT_Q = re.compile(r"\bhow many ([a-z][a-z ]*?)(?: are| is| can| do| in| on| there|\?|$)")

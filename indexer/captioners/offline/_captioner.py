@@ -27,7 +27,7 @@ from ...captioning import (
     ObjectCount,
     Tag,
 )
-from . import _ask, _nsfw, _scene
+from . import _appearance, _ask, _nsfw, _scene
 from ._colours import Colour, dominant_colours
 from ._findings import COCO_LABELS, Detection, Face
 from ._models import OCR_ENGINES, OfflineModels, PackagedModels, missing_packages
@@ -145,6 +145,52 @@ def positions(detections: Sequence[Detection], words: Sequence[str]) -> list[str
         where = "on the left" if centre < _SIDE else "on the right" if centre > 1 - _SIDE else "in the middle"
         out.append(f"{with_article(word)} {where}")
     return out
+
+
+#: Things of one kind get a colour each ("a black dog and a white dog") up to this many.
+MAX_COLOURED = 3
+
+
+def _area(box: tuple[float, float, float, float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _with_colour(word: str, colour: str, count: int) -> str:
+    """ "a black dog", "two white cars"."""
+    return counted(f"{colour} {word}", count)
+
+
+def described_things(
+    image: Image.Image, detections: Sequence[Detection], objects: Sequence[tuple[str, int]], limit: int
+) -> list[str]:
+    """Each of the first ``limit`` ``objects`` (word, count), with the colour
+    read from its own boxes: "a black dog and a white dog", "two white cars".
+
+    A thing is coloured only when every box of its kind has a colour that
+    dominates it and there are at most MAX_COLOURED of them; otherwise it
+    is just counted ("a group of people"), as are people seen only as faces.
+    People are never coloured (see below).
+    """
+    boxes: dict[str, list[tuple[float, float, float, float]]] = {}
+    for d in detections:
+        if d.score >= MIN_DETECTION_SCORE:
+            boxes.setdefault(everyday(d.label), []).append(d.box)
+    phrases = []
+    for word, count in objects[:limit]:
+        mine = sorted(boxes.get(word, []), key=_area, reverse=True)
+        if word == "person":
+            # A person's upper body was named in a colour the references used for
+            # 18 % of 387 people on flickr-dev: skin, hair and shade, no better
+            # than chance. Said only when measured right, so not said.
+            mine = []
+        colours = [_appearance.thing_colour(image, box) for box in mine]
+        named = [c for c in colours if c is not None and c in _appearance.THING_COLOURS]
+        if not mine or len(mine) != count or count > MAX_COLOURED or len(named) != count:
+            phrases.append(counted(word, count))
+            continue
+        by_colour = {c: named.count(c) for c in dict.fromkeys(named)}
+        phrases.append(join([_with_colour(word, c, n) for c, n in by_colour.items()]))
+    return phrases
 
 
 def caption_phrases(objects: Sequence[tuple[str, int]], words: Sequence[str], limit: int) -> list[str]:
@@ -297,7 +343,7 @@ class OfflineCaptioner(BaseCaptioner):
     def model_id(self) -> str:
         # Bump the version when the same models start producing different
         # text: the id is how an index tells old captions from new ones.
-        return f"v4:{self.models.version}"
+        return f"v5:{self.models.version}"
 
     @classmethod
     def available(cls) -> str | None:
@@ -350,18 +396,27 @@ class OfflineCaptioner(BaseCaptioner):
         scene = _scene.judge(probs, labels, detections, image)
         colours = dominant_colours(image)
         ocr = self.models.read_text(image)
-        if task == TASK_DETAILED:
-            phrases = caption_phrases(objects, words, MAX_DETAILED_OBJECTS)
-            text = compose_detailed(
+        detailed = ""
+        if task in (TASK_DETAILED, TASK_CAPTION):
+            # The description is made with the caption too, for search (issue 18):
+            # it names what tells this photo from similar ones, the caption stays short.
+            ground = None if scene.place == _scene.INDOORS else _appearance.ground(image)
+            ground = ground or _scene.by_water(probs, labels)
+            things = described_things(image, detections, objects, MAX_DETAILED_OBJECTS)
+            seen = {w for w, _ in objects}
+            phrases = (things + [with_article(w) for w in words if w not in seen])[:MAX_DETAILED_OBJECTS]
+            detailed = compose_detailed(
                 phrases,
                 others,
                 ocr,
-                setting=scene.setting,
+                setting=scene.setting or ground,
                 place=scene.place,
                 placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]),
                 colours=colours,
                 faces=len(faces),
             )
+        if task == TASK_DETAILED:
+            text, detailed = detailed, ""
         elif task == TASK_ALT_TEXT:
             text = compose_alt_text(caption_phrases(objects, words, MAX_CAPTION_OBJECTS + 1), ocr, scene.setting)
         else:
@@ -382,4 +437,4 @@ class OfflineCaptioner(BaseCaptioner):
             "colours": [{"name": c.name, "share": c.share} for c in colours],
         }
         counts = object_counts(detections, objects, faces)
-        return CaptionResult(text=text, tags=tags, objects=counts, ocr_text=ocr, extra=extra)
+        return CaptionResult(text=text, tags=tags, objects=counts, ocr_text=ocr, extra=extra, detailed=detailed)

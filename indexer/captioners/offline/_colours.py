@@ -63,19 +63,26 @@ def colour_name(rgb: tuple[int, int, int]) -> str:
     return "pink" if lightness > 0.5 else "purple"
 
 
-def dominant_colours(image: Image.Image) -> list[Colour]:
-    """The image's main colours by pixel share, merged by name."""
+def colour_shares(image: Image.Image, *, thumbnail: int = _THUMBNAIL, palette: int = _PALETTE) -> dict[str, float]:
+    """Share of ``image``'s pixels per basic colour name, largest first, from a
+    ``thumbnail``-pixel copy quantised to ``palette`` colours."""
     thumb = image.convert("RGB")
-    thumb.thumbnail((_THUMBNAIL, _THUMBNAIL))
-    quantised = thumb.quantize(colors=_PALETTE, method=Image.Quantize.MEDIANCUT)
-    palette = quantised.getpalette() or []
+    thumb.thumbnail((thumbnail, thumbnail))
+    quantised = thumb.quantize(colors=palette, method=Image.Quantize.MEDIANCUT)
+    colours = quantised.getpalette() or []
     counts = quantised.getcolors() or []
     total = sum(n for n, _ in counts) or 1
     shares: dict[str, float] = {}
     for n, index in counts:
         assert isinstance(index, int)  # a palette image's pixels are palette indices
-        r, g, b = palette[index * 3 : index * 3 + 3]
+        r, g, b = colours[index * 3 : index * 3 + 3]
         name = colour_name((r, g, b))
         shares[name] = shares.get(name, 0.0) + n / total
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def dominant_colours(image: Image.Image) -> list[Colour]:
+    """The image's main colours by pixel share, merged by name."""
+    shares = colour_shares(image)
     ranked = sorted(shares.items(), key=lambda kv: -kv[1])
     return [Colour(name, round(share, 3)) for name, share in ranked if share >= MIN_SHARE][:MAX_COLOURS]

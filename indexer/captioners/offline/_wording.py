@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ...object_labels import COCO_EVERYDAY
+
 # ImageNet labels that read wrongly with "a": food and materials are uncountable.
 _MASS_NOUNS = frozenset(
     {
@@ -56,14 +58,7 @@ def join(phrases: Sequence[str]) -> str:
 
 
 # COCO category names as people say them.
-_EVERYDAY = {
-    "dining table": "table",
-    "sports ball": "ball",
-    "potted plant": "plant",
-    "cell phone": "phone",
-    "tv": "television",
-    "hair drier": "hair dryer",
-}
+_EVERYDAY = COCO_EVERYDAY
 _IRREGULAR_PLURALS = {"person": "people", "mouse": "mice", "knife": "knives", "sheep": "sheep", "skis": "skis"}
 _NUMBERS = {2: "two", 3: "three", 4: "four"}
 

@@ -1,0 +1,100 @@
+"""A cold ``picscribe --help``, ``status``, ``search`` and ``export`` import no
+model or UI library: each runs in a fresh process, and that process reports
+which heavy modules it loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.cli import Run, index_json
+
+pytestmark = pytest.mark.slow
+
+HEAVY = ("torch", "transformers", "sentence_transformers", "streamlit", "watchdog")
+
+#: Runs the CLI as `python -m picscribe` does, then writes to the file argv[1]
+#: which of the top-level modules listed in argv[2] (JSON) it imported.
+_PROBE = """
+import json, runpy, sys
+report, heavy = sys.argv[1], set(json.loads(sys.argv[2]))
+sys.argv = ["picscribe", *sys.argv[3:]]
+code = 0
+try:
+    runpy.run_module("picscribe", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code
+with open(report, "w") as f:
+    json.dump(sorted({m.split(".")[0] for m in sys.modules} & heavy), f)
+sys.exit(code)
+"""
+
+
+def cold_run(tmp_path: Path, home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``picscribe ARGS`` in a new interpreter: its result and the heavy modules it imported."""
+    report = tmp_path / "loaded.json"
+    report.unlink(missing_ok=True)
+    env = {**os.environ, "PICSCRIBE_HOME": str(home)}
+    command = [sys.executable, "-c", _PROBE, str(report), json.dumps(HEAVY), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    return done, json.loads(report.read_text())
+
+
+def test_help_status_search_and_export_import_no_model_or_ui_library(
+    run: Run, photos: Path, home: Path, tmp_path: Path
+) -> None:
+    code, report = index_json(run, str(photos))
+    assert code == 0 and report["captioned"] == 6
+
+    done, loaded = cold_run(tmp_path, home, "--help")
+    assert done.returncode == 0 and "search" in done.stdout
+    assert loaded == []
+
+    done, loaded = cold_run(tmp_path, home, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["searchable"] == 6
+    assert loaded == []
+
+    done, loaded = cold_run(tmp_path, home, "search", "a red picture", "--json", "-k", "2")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 2
+    assert loaded == []
+
+    out = tmp_path / "rows.jsonl"
+    done, loaded = cold_run(tmp_path, home, "export", "--format", "jsonl", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert len(out.read_text().splitlines()) == 6
+    assert loaded == []
+
+
+def test_the_probe_sees_what_indexing_imports(photos: Path, home: Path, tmp_path: Path) -> None:
+    """The control: embedding captions loads sentence-transformers and torch,
+    and the same probe reports them, so an empty report above means something."""
+    done, loaded = cold_run(tmp_path, home, "index", str(photos), "--captioner", "fake")
+    assert done.returncode == 0, done.stderr
+    assert {"torch", "sentence_transformers"} <= set(loaded)
+
+
+def test_the_ui_services_answer_a_first_query_without_torch(run: Run, photos: Path, home: Path) -> None:
+    """What the web UI builds at start (ui/resources.py) and its first search, in a fresh process."""
+    assert index_json(run, str(photos))[0] == 0
+    code = (
+        "import json, sys\n"
+        "from picscribe.ui.services import Services\n"
+        "from picscribe.ui.settings import UiSettings\n"
+        "services = Services.open(UiSettings.from_env())\n"
+        "services.retriever.embedder.embed(['warm-up'])\n"
+        "hits = services.retriever.search('a red picture', limit=3)\n"
+        f"heavy = {list(HEAVY)!r}\n"
+        "print(json.dumps([len(hits), sorted({m.split('.')[0] for m in sys.modules} & set(heavy))]))\n"
+    )
+    env = {**os.environ, "PICSCRIBE_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    hits, loaded = json.loads(done.stdout)
+    assert hits == 3
+    assert set(loaded) <= {"streamlit"}  # the UI's own framework; no model library
