@@ -20,9 +20,12 @@ color=()
 .venv/bin/python -m pytest -rs "${color[@]}" "${args[@]}" | tee "$log"
 rc=${PIPESTATUS[0]}
 if grep -q "^SKIPPED" "$log"; then
-  echo "note: the tests listed as SKIPPED above did not run here. For the full suite, as CI runs it:" >&2
-  echo "  sudo apt-get install tesseract-ocr tesseract-ocr-eng chromium chromium-driver" >&2
-  echo "  (and the api and ray extras: scripts/setup.sh installs them)" >&2
+  echo "note: the tests listed as SKIPPED above did not run here. What they need, as CI installs it:" >&2
+  grep "^SKIPPED" "$log" | grep -qi "tesseract" && echo "  sudo apt-get install tesseract-ocr tesseract-ocr-eng" >&2
+  grep "^SKIPPED" "$log" | grep -qi "chromium" && echo "  sudo apt-get install chromium chromium-driver" >&2
+  grep "^SKIPPED" "$log" | grep -qi "exiftool" && echo "  sudo apt-get install libimage-exiftool-perl" >&2
+  grep "^SKIPPED" "$log" | grep -qi "torchvision" && echo "  torchvision (not installed by setup.sh: see README, tiny VLMs)" >&2
+  grep "^SKIPPED" "$log" | grep -Eqi "ray|openai|anthropic|ollama|gemini" && echo "  the api and ray extras: scripts/setup.sh installs them" >&2
 fi
 # pytest exits 5 when it collected no tests: that is a failure, not a pass.
 if [ "$rc" -eq 5 ]; then

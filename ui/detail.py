@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED
@@ -84,3 +85,13 @@ def _newest(lines: tuple[CaptionLine, ...], task: str) -> str | None:
     if not found:
         return None
     return max(found, key=lambda c: (c.human, c.created_at)).text
+
+
+def tag_chips(tags: Sequence[str]) -> str:
+    """Tags as markdown code chips that never break inside a label.
+
+    A space inside a label ("dining table") becomes a no-break space, so a
+    line wraps only between chips. Markdown is not read inside a code span,
+    so nothing needs escaping but the backtick that would end it.
+    """
+    return " ".join("`" + tag.replace("`", "'").replace(" ", "\u00a0") + "`" for tag in tags if tag.strip())

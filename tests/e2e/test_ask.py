@@ -36,7 +36,8 @@ FAMILY = CaptionResult(
             "The detector found no horses (small or hidden ones can be missed).",
             "detector",
         ),
-        ("Is there a dog?", "Yes: the detector found 1.", "detector"),
+        ("Is there a dog?", "Yes, one.", "detector"),
+        ("Are there people?", "Yes, four.", "detector"),
         (
             "Are there any buses in the photo?",
             "The detector found no bus (small or hidden ones can be missed).",

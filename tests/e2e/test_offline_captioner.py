@@ -261,3 +261,27 @@ def test_a_high_nsfw_score_becomes_a_searchable_tag() -> None:
 
     [result] = OfflineCaptioner(models=ExplicitToNsfw()).caption([_open(PIZZA)])
     assert ("nsfw", 0.93) in {(t.label, t.score) for t in result.tags}
+
+
+def _lettering(text: str, background: tuple[int, int, int], ink: tuple[int, int, int]) -> Image.Image:
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (640, 320), background)
+    ImageDraw.Draw(image).text((40, 110), text, fill=ink, font=ImageFont.load_default(size=72))
+    return image
+
+
+def test_a_photo_that_is_mostly_text_is_captioned_by_its_text(captioner: OfflineCaptioner) -> None:
+    """Issue 22: such photos were "A photo." or "A photo of a web site."; the text is what they show."""
+    sign, plain = captioner.caption(
+        [_lettering("OPEN 9-5", (250, 240, 200), (0, 0, 0)), _lettering("EXIT", (0, 120, 0), (255, 255, 255))]
+    )
+    # The classifier calls the first a web site, as it does signs: a sign, then.
+    assert sign.text == 'A sign that says "OPEN 9-5".' and sign.objects == ()
+    # Nothing says the second is a sign: it is text, and no object is invented.
+    assert plain.text == 'Text that reads "EXIT".' and plain.objects == ()
+
+
+def test_text_beside_detected_things_leaves_the_caption_to_them(sample_results: dict[str, CaptionResult]) -> None:
+    stop = sample_results[STOP_SIGN]
+    assert stop.ocr_text and not stop.text.startswith(("A sign that says", "Text that reads")), stop.text

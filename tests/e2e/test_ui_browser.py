@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from support.cli import Run
 from support.paths import SAMPLES
-from support.ui_browser import browser_missing, chromium, open_search, running_ui, submit_query, wait_until
+from support.ui_browser import browser_missing, card_rows, chromium, open_search, running_ui, submit_query, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,6 +59,9 @@ def test_search_in_a_real_browser(sample_index: Path, home: Path, tmp_path: Path
         _seconds, shown = submit_query(driver, box, "pizza on a plate")
         assert shown[0] == "000000121647.jpg"
         assert "link.jpg" not in shown  # the best match by its caption, but outside the library
+        # Cards in a row are equally tall, whatever the length of their captions.
+        rows = card_rows(driver)
+        assert rows and all(max(row) - min(row) <= 1 for row in rows), rows
         shot = tmp_path / "search.png"
         assert driver.save_screenshot(str(shot))
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

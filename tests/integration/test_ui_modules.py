@@ -243,3 +243,12 @@ def test_exif_camera_make_is_said_once_and_exposure_is_shown(tmp_path: Path) -> 
     assert info.camera == "Nikon D750"
     assert info.lens == "AF-S NIKKOR 50mm f/1.8G"
     assert info.exposure == "f/1.8 · 1/250 s · ISO 400 · 50 mm"
+
+
+def test_tag_chips_never_break_inside_a_label() -> None:
+    from picscribe.ui.detail import tag_chips
+
+    chips = tag_chips(["dining table", "dog", "it`s", " "])
+    assert chips == "`dining\u00a0table` `dog` `it's`"
+    # The only places a line may wrap are the spaces between chips.
+    assert [chip.strip("`") for chip in chips.split(" ")] == ["dining\u00a0table", "dog", "it's"]

@@ -351,6 +351,8 @@ def test_status_index_button_makes_the_first_index(home: Path, library: Path, mo
     at.button[[b.label for b in at.button].index("Index folder")].click().run()
     _no_errors(at)
     assert at.success[0].value.startswith("4 captioned")
+    # The first index is made: the banner saying there is none goes at once, not at the next click.
+    assert not any("No index yet" in info.value for info in at.info)
     at.query_params["view"] = "search"
     at.run()
     assert _shown(_search(at, "mostly green"))[0] == "green.png"

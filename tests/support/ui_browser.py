@@ -35,6 +35,28 @@ return {
 """
 
 
+# Each result card (the bordered block around a thumbnail): [top, height] in pixels.
+_CARD_BOXES_JS = """
+const bordered = el => el.getAttribute('data-testid') === 'stVerticalBlock'
+  && getComputedStyle(el).borderTopStyle !== 'none' && getComputedStyle(el).borderTopWidth !== '0px';
+return [...document.querySelectorAll('.st-key-results-grid img')].map(img => {
+  let el = img.parentElement;
+  while (el && !bordered(el)) el = el.parentElement;
+  const r = (el || img).getBoundingClientRect();
+  return [Math.round(r.top), Math.round(r.height), el !== null];
+});
+"""
+
+
+def card_rows(driver: Any) -> list[list[int]]:
+    """The heights of the result cards, one list per row of the grid (cards sharing a top edge)."""
+    rows: dict[int, list[int]] = {}
+    for top, height, found in driver.execute_script(_CARD_BOXES_JS):
+        assert found, "a result card without its bordered block"
+        rows.setdefault(top, []).append(height)
+    return [rows[top] for top in sorted(rows)]
+
+
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):

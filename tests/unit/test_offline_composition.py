@@ -104,10 +104,16 @@ def test_weak_detections_are_not_named() -> None:
 
 
 def test_ocr_text_is_stored_apart_from_the_caption_and_quoted_in_the_description() -> None:
-    models = StubModels(_probs(street_sign=0.7), text="STOP\nNO PARKING")
+    car = [Detection("car", 0.9, (0.1, 0.5, 0.6, 0.9))]
+    models = StubModels(_probs(street_sign=0.7), detections=car, text="STOP\nNO PARKING")
     (result,) = OfflineCaptioner(models=models).caption([GREY])
     assert result.ocr_text == "STOP\nNO PARKING"
+    # Beside something the detector saw, the text stays out of the short caption...
     assert "STOP" not in result.text and "PARKING" not in result.text
+    # ...and when nothing else is there, the text is what the photo shows.
+    alone = StubModels(_probs(street_sign=0.7), text="STOP\nNO PARKING")
+    (sign,) = OfflineCaptioner(models=alone).caption([GREY])
+    assert sign.text == 'A sign that says "STOP NO PARKING".'
     assert 'Visible text: "STOP NO PARKING"' in _caption(models, TASK_DETAILED)
     assert _caption(models, TASK_ALT_TEXT).endswith('with the text "STOP NO PARKING"')
     (ocr,) = OfflineCaptioner(models=models).caption([GREY], TASK_OCR)
@@ -153,3 +159,11 @@ def test_model_id_names_the_models_and_missing_models_stop_captioning() -> None:
     assert OfflineCaptioner(models=StubModels()).model_id == "v5:stub-1"
     with pytest.raises(CaptionerUnavailable, match="no weights here"):
         OfflineCaptioner(models=StubModels(missing="no weights here")).caption([GREY])
+
+
+def test_text_caption_names_a_sign_only_on_the_classifiers_word() -> None:
+    from picscribe.indexer.captioners.offline._captioner import text_caption
+
+    assert text_caption("Bäckerei  Müller", ["web site", "nail"]) == 'A sign that says "Bäckerei Müller".'
+    assert text_caption("EXIT", ["binder", "envelope", "book jacket", "street sign"]) == 'Text that reads "EXIT".'
+    assert text_caption("- .", ["street sign"]) is None  # no letters or digits: not text worth a caption

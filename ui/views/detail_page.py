@@ -7,7 +7,7 @@ import streamlit as st
 from picscribe.store import StoreError
 from picscribe.ui import resources
 from picscribe.ui.asking import ask
-from picscribe.ui.detail import DetailView, detail_view
+from picscribe.ui.detail import DetailView, detail_view, tag_chips
 from picscribe.ui.editing import save_human_caption
 from picscribe.ui.pictures import CHANGED_SINCE_INDEXED, picture
 from picscribe.ui.services import Services
@@ -89,7 +89,7 @@ def _facts(view: DetailView) -> None:
         st.markdown("**Text in the photo**")
         st.code(view.ocr_text, language=None, wrap_lines=True)
     if view.tags:
-        st.markdown("**Tags** " + " ".join(f"`{_nav.plain(t)}`" for t in view.tags))
+        st.markdown("**Tags** " + tag_chips(view.tags))
     if view.objects:
         st.markdown("**Objects** " + ", ".join(f"{_nav.plain(label)} × {n}" for label, n in view.objects))
     exif = view.exif

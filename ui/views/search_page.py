@@ -124,7 +124,9 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
             row = st.columns(columns)
             # Not strict: the last row may hold fewer cards than it has columns.
             for offset, (col, card) in enumerate(zip(row, view.cards[start : start + columns], strict=False)):
-                with col.container(border=True):
+                # height="stretch": each card fills its column, so a row's cards are
+                # equally tall however long their captions are.
+                with col.container(border=True, height="stretch"):
                     if card.thumbnail:
                         st.image(card.thumbnail, width="stretch", alt=f"{card.name}: {card.caption}")
                     else:

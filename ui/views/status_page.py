@@ -21,11 +21,15 @@ from ._empty import no_index
 def render(services: Services | None, settings: UiSettings) -> None:
     _nav.sidebar(_nav.STATUS)
     st.title("Index status")
+    # A placeholder, so the first index made below can take the "No index yet" banner away.
+    banner = st.empty()
     if services is None:
-        no_index(settings)
+        with banner.container():
+            no_index(settings)
     else:
         _counts(services, settings)
-    _index_form(services, settings)
+    if _index_form(services, settings) and services is None:
+        banner.empty()
 
 
 def _counts(services: Services, settings: UiSettings) -> None:
@@ -49,7 +53,8 @@ def _counts(services: Services, settings: UiSettings) -> None:
             st.table([{"file": p, "error": e} for p, e in st_.failures])
 
 
-def _index_form(services: Services | None, settings: UiSettings) -> None:
+def _index_form(services: Services | None, settings: UiSettings) -> bool:
+    """The form; True once it has indexed something in this run."""
     st.subheader("Index a folder")
     choices = captioner_choices(settings.captioner)
     with st.form("index"):
@@ -64,14 +69,14 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
             help="Caption every indexed photo with this captioner; search switches over once all have one.",
         )
     if not (start or recaption):
-        return
+        return False
     path = Path(folder or "").expanduser().absolute()
     if start and (not folder or not path.is_dir()):
         st.error(f"{_nav.plain(folder or 'Nothing')} is not a folder.")
-        return
+        return False
     if spec not in choices:
         st.error("Pick a captioner from the list.")
-        return
+        return False
     roots = services.roots() if services is not None else resolved_roots(settings.roots)
     if start and not may_index(path, roots, anywhere=settings.allow_index_anywhere):
         # Indexing a folder makes its photos servable: a browser must not widen that.
@@ -80,7 +85,7 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
             "Add it with `picscribe index FOLDER` (or `roots` in config.toml), "
             "or start the UI with `picscribe ui --allow-index-anywhere`."
         )
-        return
+        return False
     bar = st.progress(0.0, text="Looking for photos…")
 
     def progress(done: int, total: int) -> None:
@@ -98,7 +103,7 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
             bar.progress(1.0, text="Done")
             done = "search now uses it" if recaptioned.complete else "not complete: search keeps the old captions"
             st.success(f"{recaptioned.captioned} captioned, {len(recaptioned.failures)} failed; {done}.")
-            return
+            return True
         # Inside the roots already (a config root the index has not recorded yet),
         # or allowed anywhere: either way the folder is now the library's.
         target.store.add_library_roots([str(path)])
@@ -106,6 +111,7 @@ def _index_form(services: Services | None, settings: UiSettings) -> None:
         report = index_folder(indexer, path, progress)
     except (StoreError, RuntimeError, ValueError) as exc:
         st.error(f"Indexing failed: {exc}")
-        return
+        return False
     bar.progress(1.0, text=f"Done: {report.scanned} photos")
     (st.warning if report.stopped else st.success)(summary(report))
+    return True

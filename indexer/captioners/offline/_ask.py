@@ -13,7 +13,7 @@ import re
 
 from ...captioning import Answer, CaptionResult
 from ...object_labels import COCO_EVERYDAY, EVERYDAY_WORDS
-from ._wording import plural
+from ._wording import number_word, plural
 
 NEEDS_VLM = (
     "The offline captioner can only answer questions about visible text, which objects it detects and how many, "
@@ -92,7 +92,8 @@ def answer(question: str, findings: CaptionResult, detectable: set[str]) -> Answ
         if thing is not None:
             n = counts.get(thing, 0)
             if n:
-                return Answer(f"Yes: the detector found {n}.", True, "detector")
+                # As a person answers "Is there a dog?": "Yes, one." / "Yes, three."
+                return Answer(f"Yes, {number_word(n)}.", True, "detector")
             return Answer(f"The detector found no {thing} (small or hidden ones can be missed).", True, "detector")
 
     if _PLACE_Q.search(q):

@@ -88,6 +88,12 @@ def counted_number(n: int) -> str:
     return _NUMBERS.get(n, str(n)).capitalize()
 
 
+def number_word(n: int) -> str:
+    """ "one" to "twelve" in words, as people answer a count; digits past that."""
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+    return words[n - 1] if 1 <= n <= len(words) else str(n)
+
+
 def everyday(label: str) -> str:
     """A COCO category name as people say it ("dining table" -> "table")."""
     return _EVERYDAY.get(label, label)
