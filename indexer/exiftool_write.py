@@ -123,7 +123,11 @@ def write_embedded(path: str, update: EmbeddedUpdate) -> None:
         if not same_pixels(path, tmp):
             raise EmbedError("exiftool changed the image data; the original was kept")
         os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        # On disk before the rename: a crash must leave the old photo or the
+        # new one, never a renamed file whose data was still in the page cache.
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(folder or ".")
     except BaseException:
         try:
             os.unlink(tmp)
@@ -133,6 +137,15 @@ def write_embedded(path: str, update: EmbeddedUpdate) -> None:
     finally:
         if xmp_file is not None:
             os.unlink(xmp_file)
+
+
+def _fsync(path: str) -> None:
+    """Flush a file's data, or a folder's entries (the rename), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def same_pixels(a: str, b: str) -> bool:

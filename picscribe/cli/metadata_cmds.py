@@ -11,7 +11,7 @@ from tqdm import tqdm
 from picscribe.indexer.exiftool_write import ExiftoolMissing
 
 from ..library import Library
-from ..metadata import METADATA_FIELDS
+from ..metadata import METADATA_FIELDS, METADATA_TARGETS
 from ._common import Context, emit_json, library_errors, pass_context, printable, say, stderr_is_tty
 
 
@@ -28,7 +28,7 @@ def _fields(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[s
 @click.option(
     "--to",
     "target",
-    type=click.Choice(["sidecar", "file"]),
+    type=click.Choice(METADATA_TARGETS),
     default="sidecar",
     show_default=True,
     help="Where to write: XMP sidecars (photo.jpg.xmp), or into the image files through exiftool.",
