@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import _cold_start, _library, _noop, _pipeline, _search, _vectors
+from . import _cold_start, _library, _noop, _pipeline, _search, _vectors, offline_stages
 from ._table import Row, percentiles, render, to_json
 
-SECTIONS = ("search", "store", "coldstart", "noop", "pipeline")
+SECTIONS = ("search", "store", "coldstart", "noop", "pipeline", "offline")
 
 
 def _log(msg: str) -> None:
@@ -171,6 +171,9 @@ def main() -> None:
     if "pipeline" in args.only:
         _log("pipeline ...")
         rows += _pipeline.run(4 if q else 52, args.captioner)
+    if "offline" in args.only:
+        _log("offline captioner stages, models in turn and at once ...")
+        rows += offline_stages.rows(8 if q else offline_stages.PHOTOS)
     print(to_json(rows) if args.json else render(rows))
     _log(f"done in {time.perf_counter() - started:.0f} s")
 

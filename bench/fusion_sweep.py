@@ -23,10 +23,12 @@ from picscribe.app import indexer_for
 from picscribe.config import load_config
 from picscribe.evaluation import RankStats, load_eval_set, run_oracle
 from picscribe.indexer import choose
-from picscribe.search import FusionWeights, Retriever
+from picscribe.search import DEFAULT_WEIGHTS, FusionWeights, Retriever
 from picscribe.store import Store
 
 WEIGHTS = [(f"{w:.1f}/{1 - w:.1f}", FusionWeights(dense=w, keyword=round(1 - w, 2))) for w in (1.0, 0.9, 0.8, 0.7, 0.5)]
+#: The shipped default: dense, plus words of the photo's text or place and quoted phrases (search/fusion.py).
+WEIGHTS.append(("default", DEFAULT_WEIGHTS))
 
 
 def row(name: str, stats: RankStats) -> str:

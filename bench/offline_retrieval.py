@@ -30,6 +30,43 @@ R@10): short caption 0.314; the existing detailed description 0.407; colour
 of each thing from its box 0.411; grass or snow underfoot 0.423; "by the
 water" 0.427. The short caption is unchanged: coco-dev CIDEr-D 58.12 and noun
 precision 0.899 before and after.
+
+Offline v6 (issue 18, 2026-12-02). Dense side only, the same cached findings
+and the real embedder, R@1 / R@5 / R@10:
+
+    change                                              flickr-dev           coco-dev
+    v5: the description                                 0.111 0.308 0.427    0.573 0.802 0.890
+    + activities and places from ImageNet classes       0.111 0.311 0.433    0.583 0.818 0.895
+      (``_activities``: climbing, in the mountains, in the water, riding a
+      bicycle, playing baseball, in the snow, on a beach; each behind a
+      5-fold cross-validated threshold, held-out precision 0.69-0.83)
+    + the classifier's fainter guesses (``_faint``)      0.113 0.317 0.453    0.615 0.840 0.907
+    + the tags embedded with the description            0.130 0.347 0.474    0.647 0.880 0.935
+      (``indexer.pipeline.embedding_text``)
+
+Through the real path with replayed findings (hybrid search), the activities
+alone took flickr-dev from 0.129 / 0.325 / 0.439 to 0.126 / 0.330 / 0.448.
+v6 through the real path, real models (``OMP_NUM_THREADS=1 picscribe eval
+--captioner offline --json``; ``--mode retrieval`` on flickr-dev, ``--mode
+all`` on coco-dev), 2026-12-02 under load 9-11 on 2 shared cores:
+
+    set         version   R@1    R@5    R@10   median rank
+    flickr-dev  v5        0.129  0.325  0.439  14
+    flickr-dev  v6        0.131  0.347  0.475  12
+    coco-dev    v5        0.600  0.835  0.900
+    coco-dev    v6        0.645  0.878  0.938  1
+
+coco-dev CIDEr-D 58.12 and noun precision 0.899: the short caption is
+unchanged. The new wording costs 1.4 ms a photo (under load) beside the
+models' 0.79 s a photo on a quiet machine; the loaded runs' 2.3 s a photo
+(flickr-dev indexing, 692 s) measure the load, not v6.
+What to embed, compared on v6 (dense side, flickr-dev R@10 / coco-dev R@10):
+short caption 0.319 / 0.838; caption + tags + objects + setting as one text
+0.435 / 0.915; the description 0.453 / 0.907; the description and its tags
+as one text 0.474 / 0.935 (chosen); caption and description as two vectors,
+max 0.382 / 0.890, sum with the caption at 0.3 0.451 / 0.907; the description
+and caption + tags + objects as two vectors (0.3) 0.475 / 0.925, which would
+need two vectors per photo in the store for no gain over one text.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, Self, TypeGuard, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeGuard, runtime_checkable
 
-from PIL import Image
+if TYPE_CHECKING:  # annotations only: naming a captioner type must not import Pillow
+    from PIL import Image
 
 # The tasks a captioner may support. "caption" is the one indexing needs;
 # the rest are asked for by `picscribe caption`, `ask`, and the UI.

@@ -18,6 +18,7 @@ from datetime import datetime
 from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
 from .decode_budget import DecodeBudget
+from .decode_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 from .picture_hash import picture_hash
 from .pixels import decode_peak_bytes, shrink, to_rgb, upright
 from .png_metadata import without_oversize_metadata
@@ -27,15 +28,6 @@ from .regular_file import NotRegularFileError, open_regular_file
 from .scan import FileEntry
 from .sniff import is_raw, sniff_format
 from .warning_guard import ignoring_warnings
-
-# Pixels that may be inflated for one image, counted after any decode-time
-# downscaling (a JPEG decodes at 1/8 of its size for free, a PNG or TIFF
-# always at full size). Captioners see at most a few megapixels, so this
-# bounds memory, not quality: a PNG at Pillow's own hard limit (178,956,970
-# pixels) would take 0.7 GB and more. We say no from the header alone,
-# before any pixels are inflated. ``max_pixels`` in config.toml raises it.
-DEFAULT_MAX_PIXELS = 128_000_000
-DEFAULT_MAX_SIDE = 1024
 
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003

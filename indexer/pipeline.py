@@ -24,6 +24,7 @@ from .captioning import TASK_CAPTION, TASK_DETAILED, Captioner, CaptionerStopped
 from .decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, Loaded, load
 from .decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
 from .failure_keys import captioner_key, decoder_key
+from .photo_details_fill import fill_photo_details
 from .progress import CAPTIONED, FAILED, PENDING, REUSED, NoProgress, Progress
 from .scan import FileEntry, ScanResult, is_utf8, printable_path, scan
 from .sidecar_files import images_for_sidecar, is_sidecar_name, sidecar_signature
@@ -63,11 +64,18 @@ class IndexReport:
     pending: int = 0
     #: What a metered (API) captioner spent in this run: requests and tokens.
     usage: dict[str, int] | None = None
+    #: Photos whose place and camera were read from EXIF in this run (new
+    #: content, and content from an index made before places existed).
+    details_read: int = 0
+    #: (path, why) for GPS in a file that cannot be used (out of range,
+    #: malformed): indexed all the same, without a place. Not a failure.
+    gps_skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
         d["still_failing"] = [{"path": p, "error": e} for p, e in self.still_failing]
+        d["gps_skipped"] = [{"path": p, "reason": why} for p, why in self.gps_skipped]
         return d
 
 
@@ -96,12 +104,20 @@ def embedding_text(result: CaptionResult) -> str:
     a dog.") is the same for a hundred of them (issue 18). Text read in the
     image is part of what it shows ("STOP" makes a stop sign), so it joins
     here unless the description already quotes it.
+
+    With a description come the backend's tags ("Saluki", "seashore",
+    "green", "outdoors"): the offline captioner's description plus its tags
+    as one vector found the photo in the top 10 for 0.474 of flickr-dev's
+    queries against 0.453 without, and 0.935 against 0.907 on coco-dev
+    (dense side, issue 18). A caption without a description (a person's, a
+    VLM's) is embedded as it is.
     """
     base = result.detailed or result.text
     ocr = " ".join(result.ocr_text.split())[:_EMBEDDED_OCR_CHARS]
-    if not ocr or ocr[:_QUOTED_OCR_PROBE] in " ".join(base.split()):
-        return base
-    return f'{base} Text: "{ocr}"'
+    text = base if not ocr or ocr[:_QUOTED_OCR_PROBE] in " ".join(base.split()) else f'{base} Text: "{ocr}"'
+    if result.detailed and result.tags:
+        text += f" Tags: {', '.join(dict.fromkeys(tag.label for tag in result.tags))}."
+    return text
 
 
 class Indexer:
@@ -148,6 +164,7 @@ class Indexer:
         known = self.store.file_states(abs_roots)
         found = scanner(roots, known_paths=set(known))
         self._sync(found, known, report, progress)
+        self._read_photo_details(report)
         unlisted = set(found.unreadable_dirs)
         self.store.record_unreadable_folders(abs_roots, [(p, e) for p, e in found.errors if p in unlisted])
         report.complete = report.stopped is None
@@ -240,10 +257,18 @@ class Indexer:
             if keep(p) and (p in found.unreadable_dirs or p in unstorable or os.path.lexists(p))
         ]
         self._sync(found, known, report, progress)
+        self._read_photo_details(report, [e.path for e in found.files])
         report.complete = report.stopped is None
         report.usage = _usage_since(self.captioner, usage_before)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _read_photo_details(self, report: IndexReport, paths: Sequence[str] | None = None) -> None:
+        """Place and camera, from EXIF, of the content that has none yet (see photo_details_fill):
+        in the whole library after a full scan, at ``paths`` only after a watcher's update."""
+        details = fill_photo_details(self.store, workers=self.options.workers, paths=paths)
+        report.details_read += details.filled
+        report.gps_skipped += details.gps_skipped
 
     def _sync(
         self, found: ScanResult, known: dict[str, FileState], report: IndexReport, progress: Progress | None

@@ -3,13 +3,18 @@ knows how the rooms fit together."""
 
 from __future__ import annotations
 
-from picscribe.indexer import Captioner, CaptionerOptions, Indexer, IndexOptions, choose
-from picscribe.indexer.ray_engine import CaptionerRecipe, RayIndexer, RayOptions, import_ray
+from typing import TYPE_CHECKING
+
+from picscribe.indexer import Captioner, CaptionerOptions, choose
+from picscribe.indexer.ray_engine import CaptionerRecipe, RayOptions, import_ray
 from picscribe.indexer.registry import Choice
-from picscribe.search import QueryEmbedder, Retriever, SentenceTransformerEmbedder
-from picscribe.store import DB_NAME, Store
+from picscribe.search import Retriever, embedder_named
+from picscribe.store import DB_NAME, Store, TextEmbedder
 
 from .config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from picscribe.indexer import Indexer
 
 
 def open_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Store:
@@ -20,12 +25,13 @@ def index_exists(cfg: Config) -> bool:
     return (cfg.home / DB_NAME).is_file()
 
 
-def embedder_for(cfg: Config, store: Store | None = None) -> SentenceTransformerEmbedder:
+def embedder_for(cfg: Config, store: Store | None = None) -> TextEmbedder:
     """With a store, the model that built it: a query must be embedded by the
     same model as the captions. Without one, the configured model (indexing
-    checks it against the store and refuses a different one)."""
+    checks it against the store and refuses a different one; ``reembed``
+    moves an index to it)."""
     name = (store.embedder_name if store is not None else None) or cfg.embedder
-    return SentenceTransformerEmbedder(name, cache_dir=cfg.cache_dir / "models")
+    return embedder_named(name, cache_dir=cfg.cache_dir / "models")
 
 
 def captioner_options(cfg: Config) -> CaptionerOptions:
@@ -63,6 +69,10 @@ def indexer_for(
     cfg: Config, store: Store, choice: Choice | Captioner, *, retry_failed: bool = False, ray: RayOptions | None = None
 ) -> Indexer:
     """The local pipeline; with ``ray``, the same pipeline with its heavy stages on that cluster."""
+    # Here, not at the top: search and status build no indexer and need not import the pipeline.
+    from picscribe.indexer import Indexer, IndexOptions
+    from picscribe.indexer.ray_engine import RayIndexer
+
     captioner = choice.captioner if isinstance(choice, Choice) else choice
     # A batch must be at least as large as an API backend's concurrency, or
     # the requests it could run side by side would wait for the next batch.
@@ -86,4 +96,4 @@ def indexer_for(
 def retriever_for(cfg: Config, store: Store) -> Retriever:
     # Queries through numpy where the model allows: a search imports no torch.
     name = store.embedder_name or cfg.embedder
-    return Retriever(store, QueryEmbedder(name, cache_dir=cfg.cache_dir / "models"))
+    return Retriever(store, embedder_named(name, cache_dir=cfg.cache_dir / "models", for_search=True))

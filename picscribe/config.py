@@ -12,10 +12,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import platformdirs
 
-from picscribe.indexer.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 from picscribe.indexer.decode_budget import DEFAULT_DECODE_MEMORY
+from picscribe.indexer.decode_limits import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE
 from picscribe.indexer.watch import DEFAULT_IGNORE
-from picscribe.search.embedder import DEFAULT_EMBEDDER
+from picscribe.search._default_embedder import DEFAULT_EMBEDDER
 
 CONFIG_FILE = "config.toml"
 

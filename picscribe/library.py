@@ -10,15 +10,14 @@ so ``picscribe`` exports them from one list (``__all__`` below).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from types import TracebackType
-from typing import IO
-
-from PIL import Image
+from typing import IO, TYPE_CHECKING, TypeAlias
 
 from picscribe.indexer import (
     KNOWN_TASKS,
@@ -33,9 +32,6 @@ from picscribe.indexer import (
     CaptionerStopped,
     CaptionerUnavailable,
     CaptionResult,
-    FakeCaptioner,
-    Indexer,
-    IndexReport,
     PartialBatch,
     Progress,
     Tag,
@@ -43,28 +39,44 @@ from picscribe.indexer import (
     answers_questions,
 )
 from picscribe.indexer.captioning import Answer, ObjectCount
-from picscribe.indexer.decode import DecodeError, load
-from picscribe.indexer.picture_hash_fill import FillReport, fill_picture_hashes
 from picscribe.indexer.ray_engine import RayEngineError, RayOptions
 from picscribe.indexer.registry import Choice
-from picscribe.indexer.scan import FileEntry
 from picscribe.search import Hit, Retriever
 from picscribe.store import LibraryFile, SearchFilters, Store, StoreError, StoreStatus
 
 from . import app
 from .config import Config, ConfigError, load_config
 from .duplicates import TIERS, DuplicateGroup, find_duplicates
-from .exchange import (
-    CaptionFilesReport,
-    EmbedderMismatch,
-    ExportError,
-    ExportReport,
-    ImportReport,
-    export_caption_files,
-    export_store,
-    import_files,
-)
-from .metadata import METADATA_FIELDS, WriteMetadataReport, write_metadata
+from .metadata_fields import METADATA_FIELDS
+
+# What indexing, decoding, export and import need loads when they are used:
+# `picscribe search` and `status` build a Library and should not wait for
+# the pipeline, Pillow or the exchange formats (test_lazy_imports).
+_LAZY = {
+    "FakeCaptioner": "picscribe.indexer",
+    "Indexer": "picscribe.indexer",
+    "IndexReport": "picscribe.indexer",
+    "DecodeError": "picscribe.indexer.decode",
+    "FillReport": "picscribe.indexer.picture_hash_fill",
+    "CaptionFilesReport": "picscribe.exchange",
+    "EmbedderMismatch": "picscribe.exchange",
+    "ExportError": "picscribe.exchange",
+    "ExportReport": "picscribe.exchange",
+    "ImportReport": "picscribe.exchange",
+    "WriteMetadataReport": "picscribe.metadata",
+    "ReembedReport": "picscribe.indexer.reembed",
+}
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from picscribe.indexer import FakeCaptioner, Indexer, IndexReport
+    from picscribe.indexer.decode import DecodeError
+    from picscribe.indexer.picture_hash_fill import FillReport
+    from picscribe.indexer.reembed import ReembedReport
+
+    from .exchange import CaptionFilesReport, EmbedderMismatch, ExportError, ExportReport, ImportReport
+    from .metadata import WriteMetadataReport
 
 __all__ = [
     "KNOWN_TASKS",
@@ -102,6 +114,7 @@ __all__ = [
     "Progress",
     "RayEngineError",
     "RayOptions",
+    "ReembedReport",
     "Retriever",
     "SearchFilters",
     "Store",
@@ -114,7 +127,16 @@ __all__ = [
 
 _SETTINGS = frozenset(f.name for f in fields(Config)) - {"home"}
 
-_ImageInput = str | os.PathLike[str] | Image.Image
+_ImageInput: TypeAlias = "str | os.PathLike[str] | Image.Image"
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
 class Library:
@@ -230,6 +252,20 @@ class Library:
         """Caption every indexed photo with ``captioner``; search switches over once all have one."""
         return self.indexer(captioner).reindex(progress=progress)
 
+    def reembed(self, embedder: str | None = None, on_progress: Callable[[int], None] | None = None) -> ReembedReport:
+        """Embed every stored caption with ``embedder`` (default: the configured
+        ``embedder``) and bind the index to it; nothing is re-captioned and no
+        photo is read. Search uses the old vectors until all new ones are
+        stored; an interrupted run resumes. ``on_progress(captions embedded)``."""
+        from picscribe.indexer.reembed import reembed
+
+        name = embedder or self.config.embedder
+        store = self.open_index(create=False)
+        report = reembed(store, app.embedder_for(replace(self.config, embedder=name)), on_progress=on_progress)
+        with self._lock:
+            self._retriever = None  # it embeds queries with the old model
+        return report
+
     # -- searching ----------------------------------------------------------
 
     def search(
@@ -268,6 +304,8 @@ class Library:
     def fill_picture_hashes(self, on_progress: Callable[[int, int], None] | None = None) -> FillReport:
         """Decode, once, each content indexed before picture hashes existed and store
         its perceptual hash. Resumable: finished batches stay; ``on_progress(done, total)``."""
+        from picscribe.indexer.picture_hash_fill import fill_picture_hashes
+
         cfg = self.config
         return fill_picture_hashes(
             self.open_index(create=False),
@@ -295,6 +333,8 @@ class Library:
         objects, OCR text, the file's size and mtime; with ``vectors``, the vector)
         to the file ``out`` or a text stream. ``format``: parquet, jsonl or csv
         (txt is ``export_caption_files``)."""
+        from .exchange import export_store
+
         target = Path(out) if isinstance(out, str | os.PathLike) else out
         return export_store(self.open_index(create=False), target, format, vectors=vectors)
 
@@ -306,6 +346,8 @@ class Library:
         under ``out_dir`` mirroring the folders below the library's roots. An existing
         file is skipped unless ``overwrite``; a file that cannot be written is reported
         in the result and the others go on."""
+        from .exchange import export_caption_files
+
         target = Path(out_dir) if out_dir is not None else None
         return export_caption_files(self.open_index(create=False), target, overwrite=overwrite, tags=tags)
 
@@ -323,6 +365,8 @@ class Library:
         (old, new) folders; rows under old are imported under new."""
         if isinstance(paths, str | os.PathLike):
             paths = [paths]  # one file, not its characters
+        from .exchange import import_files
+
         store = self.store
         return import_files(store, app.embedder_for(self.config, store), paths, path_map=list(path_map))
 
@@ -343,6 +387,8 @@ class Library:
         ``to="file"`` writes into the image files through exiftool instead
         (pixels untouched, checked), and keeps their captions in the index
         although their bytes change."""
+        from .metadata import write_metadata
+
         store = self.open_index(create=False)
         return write_metadata(store, paths, fields, dry_run=dry_run, on_file=on_file, to=to)
 
@@ -368,6 +414,11 @@ class Library:
 
     def _decoded(self, image: _ImageInput) -> Image.Image:
         """A path decoded as indexing decodes it (orientation, pixel limits); an image as RGB."""
+        from PIL import Image
+
+        from picscribe.indexer.decode import load
+        from picscribe.indexer.scan import FileEntry
+
         if isinstance(image, Image.Image):
             return image if image.mode == "RGB" else image.convert("RGB")
         path = os.path.abspath(os.path.expanduser(image))

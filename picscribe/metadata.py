@@ -39,10 +39,7 @@ from picscribe.indexer.xmp_write import (
 )
 from picscribe.store import ImageDetail, Store, StoredCaption
 
-#: What ``--fields`` accepts, and its default: all of them.
-METADATA_FIELDS = ("caption", "detailed", "alt_text", "tags")
-#: What ``--to`` accepts: XMP sidecars next to the images, or the image files.
-METADATA_TARGETS = ("sidecar", "file")
+from .metadata_fields import METADATA_FIELDS, METADATA_TARGETS
 
 
 @dataclass

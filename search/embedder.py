@@ -26,9 +26,10 @@ import numpy as np
 from picscribe.store import process_umask
 
 from . import _numpy_bert
+from ._default_embedder import DEFAULT_EMBEDDER, EmbedderUnavailable
 from ._hub_probe import hub_model_unreachable
+from .prompts import document_prompt_name, prompts_for, query_prompt_name
 
-DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_EMBEDDER, "all-MiniLM-L6-v2"}
 _BUNDLE_PACKAGE = "all_minilm_l6_v2"
 
@@ -36,10 +37,6 @@ _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
 # Per model folder: the numpy encoder, or None when the model is not one it reproduces.
 _numpy_encoders: dict[Path, _numpy_bert.NumpyBertEncoder | None] = {}
-
-
-class EmbedderUnavailable(RuntimeError):
-    pass
 
 
 def canonical_name(model: str) -> str:
@@ -150,18 +147,35 @@ class SentenceTransformerEmbedder:
                 unreachable = hub_model_unreachable(source) if source == self._name else None
                 if unreachable:  # one clear error now, not a minute of retry warnings
                     raise EmbedderUnavailable(f"cannot load embedding model {source!r}: {unreachable}{hint}")
+                # e5 wants its query/passage prompts and does not ship them; None: the model's own, if any.
+                prompts = prompts_for(self._name) or None
                 try:
-                    _models[key] = SentenceTransformer(source, device=self._device)
+                    _models[key] = SentenceTransformer(source, device=self._device, prompts=prompts)
                 except Exception as exc:
                     raise EmbedderUnavailable(f"cannot load embedding model {source!r}: {exc}{hint}") from exc
             return _models[key]
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Documents (captions), with the model's document prompt if it has one."""
+        return self._encode(texts, query=False)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Search queries, with the model's query prompt if it has one."""
+        return self._encode(texts, query=True)
+
+    def _encode(self, texts: list[str], *, query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._model()
+        prompts = dict(getattr(model, "prompts", None) or {})
+        prompt_name = query_prompt_name(prompts) if query else document_prompt_name(prompts)
         vectors = model.encode(  # type: ignore[attr-defined]
-            texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            texts,
+            prompt_name=prompt_name,
+            batch_size=64,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -201,6 +215,8 @@ class QueryEmbedder(SentenceTransformerEmbedder):
         super().__init__(model, cache_dir=cache_dir, device=device)
         self._looked_for_encoder = False
         self._encoder: _numpy_bert.NumpyBertEncoder | None = None
+        #: The model's prompts, for the numpy path (sentence-transformers applies its own).
+        self._prompts: dict[str, str] = {}
 
     def _numpy_encoder(self) -> _numpy_bert.NumpyBertEncoder | None:
         if self._looked_for_encoder:
@@ -219,6 +235,7 @@ class QueryEmbedder(SentenceTransformerEmbedder):
                 except OSError:
                     _numpy_encoders[folder] = None
             self._encoder = _numpy_encoders.get(folder) if folder is not None else None
+            self._prompts = prompts_for(self._name, folder)
             self._looked_for_encoder = True
         return self._encoder
 
@@ -236,6 +253,19 @@ class QueryEmbedder(SentenceTransformerEmbedder):
         encoder = self._numpy_encoder()
         if encoder is None:
             return super().embed(texts)
+        return self._encode_numpy(encoder, texts, document_prompt_name(self._prompts))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        encoder = self._numpy_encoder()
+        if encoder is None:
+            return super().embed_queries(texts)
+        return self._encode_numpy(encoder, texts, query_prompt_name(self._prompts))
+
+    def _encode_numpy(
+        self, encoder: _numpy_bert.NumpyBertEncoder, texts: list[str], prompt_name: str | None
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
-        return encoder.encode(texts)
+        # sentence-transformers applies a prompt by prefixing it to the text; so does this path.
+        prefix = self._prompts[prompt_name] if prompt_name else ""
+        return encoder.encode([prefix + t for t in texts])

@@ -23,6 +23,20 @@ def query_words(query: str) -> list[str]:
     return seen
 
 
+#: A quoted phrase: straight or curly double quotes around it.
+_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]+)["\u201c\u201d]')
+
+
+def quoted_phrases(query: str) -> list[str]:
+    """The query's phrases in double quotes, as written, each once, in order;
+    an unpaired quote is not a phrase."""
+    seen: list[str] = []
+    for phrase in _QUOTED.findall(query):
+        if _WORD.search(phrase) and phrase.strip() not in seen:
+            seen.append(phrase.strip())
+    return seen
+
+
 def fts_match(query: str) -> str:
     """OR of the query's words, each quoted so FTS5 syntax in user text is inert."""
     return " OR ".join(f'"{w}"' for w in query_words(query))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from picscribe.store import HitRow, SearchFilters, Store, TextEmbedder, VectorIndex
+from picscribe.store import HitRow, Place, SearchFilters, Store, TextEmbedder, VectorIndex
 
 from .collapse import collapse_copies
-from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
-from .query import query_words
+from .explain import Matched, explain
+from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse, text_share
+from .prompts import embed_queries
+from .query import query_words, quoted_phrases
 from .weak_match import weak_match_score
 
 
@@ -37,9 +39,16 @@ class Hit:
     #: Other files of the same picture (exact copies, resized or re-encoded
     #: ones), folded into this hit by search's collapsing; best-ranked first.
     copies: tuple[str, ...] = ()
+    #: Where it was taken, named from its GPS (city, region, country, country_code); None without one.
+    place: Place | None = None
+    #: The camera, from EXIF, as people say it ("Nikon D750").
+    camera: str | None = None
+    #: Why it matched: the query words each field holds, and ``similarity`` (search/explain.py).
+    matched: Matched = field(default_factory=Matched)
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
+        d["matched"] = self.matched.to_json()
         d["copies"] = list(self.copies)
         d["tags"] = list(self.tags)
         d["objects"] = [{"label": label, "count": count} for label, count in self.objects]
@@ -81,7 +90,7 @@ class Retriever:
         if limit <= 0 or not query.strip():
             return []
         index = self.store.vector_index()
-        qvec = self.embedder.embed([query])[0]
+        qvec = embed_queries(self.embedder, [query])[0]
         depth = max(limit * self.weights.depth_factor, self.weights.min_depth)
         dense_list, allowed = self._dense(index, qvec, depth, filters)
         dense = dict(dense_list)
@@ -106,9 +115,22 @@ class Retriever:
             dense[cid] = float(np.dot(index.vector(cid), qvec))
 
         top_kw = max(keyword.values(), default=0.0)
-        fused = fuse(dense, keyword, self.weights)
         keyword_norm = {cid: s / top_kw for cid, s in keyword.items()} if top_kw else {}
-        return self._hits(fused, dense, keyword_norm, filters, limit, min_score, self.weak_below, collapse)
+        # Each candidate's fields, read once: they are both evidence (words in
+        # the photo's text or place, quoted phrases) and the hit's explanation.
+        rows = self.store.hit_rows(list(dense), filters)
+        matched = {cid: explain(query, _fields(found_rows[0]), dense[cid]) for cid, found_rows in rows.items()}
+        phrases = len(quoted_phrases(query))
+        fused = fuse(
+            dense,
+            keyword,
+            self.weights,
+            text={cid: text_share(m, len(words), exact_tags=rows[cid][0].human) for cid, m in matched.items()},
+            phrases={cid: len(m.phrases) / phrases for cid, m in matched.items()} if phrases else None,
+        )
+        return self._hits(
+            fused, dense, keyword_norm, filters, limit, min_score, self.weak_below, collapse, rows=rows, matched=matched
+        )
 
     def _dense(
         self, index: VectorIndex, qvec: np.ndarray, depth: int, filters: SearchFilters
@@ -152,11 +174,17 @@ class Retriever:
         min_score: float | None,
         weak_below: float | None,
         collapse: bool = False,
+        *,
+        rows: dict[int, list[HitRow]] | None = None,
+        matched: dict[int, Matched] | None = None,
     ) -> list[Hit]:
-        """Join the best-scored caption ids with their image rows, best first;
-        with ``collapse``, one hit per picture (see ``collapse``)."""
+        """Join the best-scored caption ids with their image rows (``rows``:
+        already read), best first; with ``collapse``, one hit per picture
+        (see ``collapse``). ``matched``: why each matched (else: by its similarity)."""
         ranked = sorted(scores, key=lambda cid: -scores[cid])
-        rows = self.store.hit_rows(ranked, filters)
+        if rows is None:
+            rows = self.store.hit_rows(ranked, filters)
+        matched = matched or {}
         hits: list[Hit] = []
         contents: list[str] = []
         for cid in ranked:
@@ -165,7 +193,9 @@ class Retriever:
                 break
             for row in rows.get(cid, ()):
                 weak = weak_below is not None and score < weak_below
-                hits.append(_hit(row, score, dense.get(cid, 0.0), keyword.get(cid, 0.0), weak))
+                similarity = dense.get(cid, 0.0)
+                why = matched.get(cid) or Matched(dense=similarity)
+                hits.append(_hit(row, score, similarity, keyword.get(cid, 0.0), weak, why))
                 contents.append(row.content_hash)
             # Collapsing looks at every candidate: a lower-ranked copy still joins its card.
             if len(hits) >= limit and not collapse:
@@ -175,7 +205,7 @@ class Retriever:
         return hits[:limit]
 
 
-def _hit(row: HitRow, score: float, similarity: float, keyword: float, weak: bool) -> Hit:
+def _hit(row: HitRow, score: float, similarity: float, keyword: float, weak: bool, matched: Matched) -> Hit:
     return Hit(
         path=row.path,
         score=score,
@@ -192,4 +222,18 @@ def _hit(row: HitRow, score: float, similarity: float, keyword: float, weak: boo
         height=row.height,
         taken_at=row.taken_at,
         weak=weak,
+        place=row.place,
+        camera=row.camera,
+        matched=matched,
     )
+
+
+def _fields(row: HitRow) -> dict[str, str]:
+    """A hit row's text by field, as the keyword index holds it (store: search_text)."""
+    return {
+        "caption": row.caption,
+        "ocr": row.ocr_text,
+        "tags": " ".join(row.tags),
+        "objects": " ".join(label for label, _ in row.objects),
+        "place": row.place.words if row.place else "",
+    }

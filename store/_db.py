@@ -7,10 +7,7 @@ readability matters more than the driver's per-row overhead.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sqlite3
-import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,23 +19,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from . import _schema as t
+from ._errors import StoreError, StoreFull
 from ._migrations import SCHEMA_VERSION
-
-log = logging.getLogger(__name__)
+from ._sqlite_files import connect_read_only
 
 DB_NAME = "index.sqlite"
 # SQLite caps bound parameters per statement; stay well below it.
 _CHUNK = 500
 
 _Item = TypeVar("_Item")
-
-
-class StoreError(RuntimeError):
-    """A problem with the index itself (not with one image)."""
-
-
-class StoreFull(StoreError):
-    """The disk (or the database's size limit) is full; the transaction was rolled back."""
 
 
 def chunks(items: Sequence[_Item], size: int = _CHUNK) -> Iterator[Sequence[_Item]]:
@@ -52,42 +41,8 @@ def _is_disk_full(exc: OperationalError) -> bool:
 
 
 def _read_only_connector(db_path: Path) -> Callable[[], sqlite3.Connection]:
-    """A DB-API connect function that opens ``db_path`` read-only (SQLite ``mode=ro``).
-
-    A WAL database needs its -shm file to be read. When there is none and
-    none can be made (a read-only home) the database was closed cleanly, with
-    everything checkpointed into the main file and no WAL left, so it is
-    opened ``immutable`` instead: no -shm and no locks. A WAL file without a
-    -shm means a writer died mid-way; that is refused rather than misread.
-    """
-    uri = "file:" + urllib.parse.quote(str(db_path)) + "?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
-            wal = Path(f"{db_path}-wal")
-            if wal.exists() and wal.stat().st_size > 0:
-                raise
-        return sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
-
-    return connect
-
-
-def remove_wal_files(db_path: Path) -> None:
-    """Leave the home as a reader found it: let SQLite remove the -wal and
-    -shm files a read-only connection made. SQLite does that when the last
-    connection closes, and only then, so a writer that is still open keeps
-    them; the WAL is empty unless such a writer committed meanwhile, so this
-    writes nothing of the reader's own."""
-    try:
-        with contextlib.closing(sqlite3.connect(db_path)) as conn:
-            conn.execute("PRAGMA user_version").fetchone()
-    except sqlite3.Error as exc:
-        log.debug("could not tidy the WAL files of %s: %s", db_path, exc)
+    """A DB-API connect function that opens ``db_path`` read-only (see ``connect_read_only``)."""
+    return lambda: connect_read_only(db_path)
 
 
 def make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
@@ -201,5 +156,6 @@ class Database:
         if have is not None and have != name:
             raise StoreError(
                 f"this index was built with embedder {have!r}, not {name!r}; set "
-                f"PICSCRIBE_EMBEDDER={have} (or embedder in config.toml), or use a new --home"
+                f"PICSCRIBE_EMBEDDER={have} (or embedder in config.toml), run `picscribe reembed` "
+                f"to move the index to {name!r}, or use a new --home"
             )

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select
 
 from . import _schema as t
 from ._db import Database, chunks, get_meta
+from ._photo_details import details_by_hash
 from ._records import CaptionRecord, ExportRow
 
 #: (content hash, captioner, model id, task): the captions table's unique key.
@@ -80,6 +81,7 @@ class Exchange:
                 tags, objects = _tags_and_objects(conn, ids)
                 vecs = _vectors(conn, ids, embedder) if vectors else {}
                 texts = _task_texts(conn, {r.content_hash for r in rows})
+                details = details_by_hash(conn, {r.content_hash for r in rows})
                 yield [
                     ExportRow(
                         path=r.path,
@@ -104,6 +106,8 @@ class Exchange:
                         alt_text=pick_task_text(
                             texts.get((r.content_hash, "alt_text"), ()), r.captioner, r.model_id, bool(r.human)
                         ),
+                        place=d.place if (d := details.get(r.content_hash)) else None,
+                        camera=d.camera if d else None,
                     )
                     for r in rows
                 ]

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
-from sqlalchemy import ColumnClause, ColumnElement, Connection, Select, literal_column, select
+from sqlalchemy import ColumnClause, ColumnElement, Connection, Select, func, literal_column, select
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from . import _schema as t
 from ._db import chunks
 from ._migrations import WHEN_SQL
+from ._photo_details import fold, place_needle
 from ._records import SearchFilters
 
 
@@ -86,6 +87,12 @@ def filter_clauses(filters: SearchFilters, *, listing: bool = False) -> list[Col
     if filters.model:
         model = filters.model
         clauses.append(_searched_caption(lambda c: c.c.model_id == model))
+    if filters.place and fold(filters.place):
+        needle = place_needle(filters.place)
+        clauses.append(_photo_detail(lambda d: func.instr(d.c.place_key, needle) > 0))
+    if filters.camera and fold(filters.camera):
+        wanted = fold(filters.camera)
+        clauses.append(_photo_detail(lambda d: func.instr(d.c.camera_key, wanted) > 0))
     for label in filters.objects:
         if listing:
             clauses.append(
@@ -108,6 +115,18 @@ def _searched_caption(condition: Callable[[NamedFromClause], ColumnElement[bool]
     """
     c = t.captions.alias("searched_caption")
     return select(c.c.id).where(c.c.id == t.current_captions.c.caption_id, condition(c)).exists()
+
+
+def _photo_detail(condition: Callable[[NamedFromClause], ColumnElement[bool]]) -> ColumnElement[bool]:
+    """SQL condition: the row's content has EXIF details meeting ``condition(photo_details)``.
+
+    A correlated EXISTS on the content hash (photo_details' primary key), so
+    checking search candidates costs one lookup each. instr() rather than
+    LIKE: '%' and '_' in what the user typed are not wildcards. Its own
+    alias, so it stays a subquery in queries that join photo_details already.
+    """
+    d = t.photo_details.alias("filtered_details")
+    return select(d.c.content_hash).where(d.c.content_hash == t.current_captions.c.content_hash, condition(d)).exists()
 
 
 def allowed_caption_ids(conn: Connection, filters: SearchFilters) -> np.ndarray:

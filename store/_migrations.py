@@ -8,7 +8,10 @@ result matches the SQLAlchemy tables in ``_schema.py``.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: SCHEMA_VERSION is read without importing SQLAlchemy
+    from sqlalchemy import Connection
 
 #: When a photo was taken: its EXIF time, else the file's modification
 #: time. One spelling, shared by the index on it and the filters that use it
@@ -151,6 +154,44 @@ MIGRATIONS: list[list[str]] = [
             content_hash TEXT NOT NULL PRIMARY KEY,
             hash BLOB NOT NULL
         )""",
+    ],
+    # 8: where and with what each content was taken, from its EXIF: GPS
+    # coordinates and the place they fall in (city, region, country, from
+    # GeoNames, offline), and the camera. Keyed by content hash like
+    # captions. A row means EXIF was read (its values may all be NULL: no
+    # GPS, no camera); content indexed before this version has none, and
+    # the next `picscribe index` reads its EXIF (not its pixels; nothing is
+    # captioned again: indexer/photo_details_fill.py). ``place_key`` and
+    # ``camera_key`` are the folded names the --place and --camera filters
+    # match (see _photo_details.py). The keyword index gains a ``place``
+    # column, so "beach in Portugal" finds photos taken there; FTS5 cannot
+    # add a column, so it is rebuilt from the rows it indexed (no content
+    # had a place yet).
+    [
+        """CREATE TABLE photo_details (
+            content_hash TEXT NOT NULL PRIMARY KEY,
+            latitude REAL,
+            longitude REAL,
+            city TEXT,
+            region TEXT,
+            country TEXT,
+            country_code TEXT,
+            place_key TEXT NOT NULL DEFAULT '',
+            camera_make TEXT,
+            camera_model TEXT,
+            camera TEXT,
+            camera_key TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE TABLE search_text_v8 (rowid INTEGER PRIMARY KEY, caption, tags, ocr, objects)",
+        "INSERT INTO search_text_v8 (rowid, caption, tags, ocr, objects)"
+        " SELECT rowid, caption, tags, ocr, objects FROM search_text",
+        "DROP TABLE search_text",
+        """CREATE VIRTUAL TABLE search_text USING fts5(
+            caption, tags, ocr, objects, place, tokenize = 'porter unicode61'
+        )""",
+        """INSERT INTO search_text (rowid, caption, tags, ocr, objects, place)
+        SELECT rowid, caption, tags, ocr, objects, '' FROM search_text_v8""",
+        "DROP TABLE search_text_v8",
     ],
 ]
 

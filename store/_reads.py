@@ -8,18 +8,28 @@ SQLAlchemy Core throughout: joins composed with the filter conditions of
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import Connection, func, select
 
 from . import _schema as t
-from ._catalog import unreadable_folders
 from ._current import SEARCH_TASK
-from ._db import Database, StoreError, chunks, generation, get_meta
+from ._db import Database, StoreError, chunks
 from ._filters import filter_clauses
-from ._records import NO_FILTERS, CaptionRecord, HitRow, ImageDetail, SearchFilters, StoredCaption, StoreStatus
-from ._vector_cache import searchable_count
+from ._photo_details import details_by_hash
+from ._quick_status import status_of
+from ._records import (
+    NO_FILTERS,
+    CaptionRecord,
+    HitRow,
+    ImageDetail,
+    Place,
+    SearchFilters,
+    StoredCaption,
+    StoreStatus,
+)
 
 _current_join = t.current_captions.join(t.captions, t.captions.c.id == t.current_captions.c.caption_id)
 
@@ -34,7 +44,7 @@ class Reads:
         """For each caption id, the image rows (paths) searched by it."""
         if not caption_ids:
             return {}
-        c, i = t.captions, t.images
+        c, i, d = t.captions, t.images, t.photo_details
         q = (
             select(
                 c.c.id,
@@ -48,8 +58,17 @@ class Reads:
                 i.c.width,
                 i.c.height,
                 i.c.taken_at,
+                d.c.city,
+                d.c.region,
+                d.c.country,
+                d.c.country_code,
+                d.c.camera,
             )
-            .select_from(_current_join.join(i, i.c.content_hash == t.current_captions.c.content_hash))
+            .select_from(
+                _current_join.join(i, i.c.content_hash == t.current_captions.c.content_hash).outerjoin(
+                    d, d.c.content_hash == i.c.content_hash
+                )
+            )
             .where(i.c.status == "ok", *filter_clauses(filters))
         )
         rows_by_id: dict[int, list] = {}
@@ -89,6 +108,8 @@ class Reads:
                     taken_at=r[10],
                     tags=tuple(tags.get(cid, ())),
                     objects=tuple(objects.get(cid, ())),
+                    place=Place(*r[11:15]) if any(r[11:15]) else None,
+                    camera=r[15],
                 )
                 for r in rows
             ]
@@ -121,6 +142,9 @@ class Reads:
             if row is None:
                 return None
             captions = () if row.content_hash is None else _stored_captions(conn, row.content_hash)
+            details = (
+                None if row.content_hash is None else details_by_hash(conn, [row.content_hash]).get(row.content_hash)
+            )
         return ImageDetail(
             path=row.path,
             content_hash=row.content_hash,
@@ -132,6 +156,7 @@ class Reads:
             status=row.status,
             error=row.error,
             captions=captions,
+            details=details,
         )
 
     def human_caption_record(self, path: str, text: str, vector: np.ndarray, source: str) -> CaptionRecord:
@@ -182,45 +207,11 @@ class Reads:
         )
 
     def status(self, failure_limit: int = 50) -> StoreStatus:
-        i = t.images
+        # The same queries as status's quick read (_quick_status), on this transaction's connection.
         with self._db.read() as conn:
-            counts: dict[str, int] = dict(conn.execute(select(i.c.status, func.count()).group_by(i.c.status)).all())
-            failures = conn.execute(
-                select(i.c.path, i.c.error).where(i.c.status == "failed").order_by(i.c.path).limit(failure_limit)
-            ).all()
-            by_model = conn.execute(
-                select(t.captions.c.captioner, t.captions.c.model_id, func.count())
-                .select_from(_current_join)
-                .group_by(t.captions.c.captioner, t.captions.c.model_id)
-                .order_by(func.count().desc())
-            ).all()
-            distinct_ok = conn.execute(
-                select(func.count(func.distinct(i.c.content_hash))).where(i.c.status == "ok")
-            ).scalar_one()
-            stored = conn.execute(
-                select(
-                    t.captions.c.captioner, t.captions.c.model_id, func.count(func.distinct(t.captions.c.content_hash))
-                )
-                .group_by(t.captions.c.captioner, t.captions.c.model_id)
-                .order_by(t.captions.c.captioner, t.captions.c.model_id)
-            ).all()
-            embedder = get_meta(conn, "embedder")
-            return StoreStatus(
-                home=str(self._db.home),
-                images=sum(counts.values()),
-                ok=counts.get("ok", 0),
-                failed=counts.get("failed", 0),
-                searchable=searchable_count(conn, embedder or ""),
-                failures=[(p, e or "") for p, e in failures],
-                captions_by_model=[(n, m, c) for n, m, c in by_model],
-                active_captioner=get_meta(conn, "active_captioner"),
-                active_model=get_meta(conn, "active_model"),
-                embedder=embedder,
-                generation=generation(conn),
-                unreadable_folders=unreadable_folders(conn),
-                copies=counts.get("ok", 0) - int(distinct_ok),
-                stored_models=[(n, m, c) for n, m, c in stored],
-            )
+            raw = conn.connection.dbapi_connection
+            assert isinstance(raw, sqlite3.Connection)
+            return status_of(raw, self._db.home, failure_limit)
 
     def object_labels(self) -> list[tuple[str, int]]:
         """Each object label on a searched caption, with how many contents carry it, most common first."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: status reads these records without importing numpy
+    import numpy as np
 
 
 @runtime_checkable
@@ -66,6 +67,48 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where a photo was taken, named from its GPS coordinates (GeoNames, offline).
+
+    ``region`` is the first-level division (a state, province or district);
+    ``country_code`` is ISO 3166-1 alpha-2 ("PT").
+    """
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+    @property
+    def label(self) -> str:
+        """ "Lisbon, Portugal": the city and the country, as people say it."""
+        return ", ".join(x for x in (self.city, self.country or self.country_code) if x)
+
+    @property
+    def words(self) -> str:
+        """The text keyword search indexes as the ``place`` field: the names, not
+        the ISO code ("IN", "US" and "IT" are everyday English words)."""
+        names = dict.fromkeys(x for x in (self.city, self.region, self.country) if x)
+        return " ".join(names)
+
+
+@dataclass(frozen=True)
+class PhotoDetails:
+    """What a content's EXIF says about where and with what it was taken
+    (schema 8). All None: EXIF was read and says neither."""
+
+    content_hash: str
+    latitude: float | None = None
+    longitude: float | None = None
+    #: None when there are no usable coordinates, or no named place near them (the open sea).
+    place: Place | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    #: Make and model as people say them: "Nikon D750" (see indexer.photo_details.camera_name).
+    camera: str | None = None
+
+
+@dataclass(frozen=True)
 class FailureRecord:
     path: str
     size: int
@@ -114,6 +157,11 @@ class SearchFilters:
     #: and/or this model id; "human" selects edited and imported text.
     captioner: str | None = None
     model: str | None = None
+    #: Only photos taken in this place: a city, region or country name, or an
+    #: ISO country code ("Lisbon", "Portugal", "PT"); whole names, any case and accents.
+    place: str | None = None
+    #: Only photos whose camera make or model contains this text, any case ("nikon", "EOS R5").
+    camera: str | None = None
 
     def is_empty(self) -> bool:
         return self == SearchFilters()
@@ -141,6 +189,10 @@ class HitRow:
     tags: tuple[str, ...] = field(default=())
     #: (label, count), biggest count first.
     objects: tuple[tuple[str, int], ...] = field(default=())
+    #: Where it was taken, from its GPS (None: no GPS, no place near it, or EXIF not read yet).
+    place: Place | None = None
+    #: The camera, as people say it ("Nikon D750"); None when EXIF names none.
+    camera: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +249,8 @@ class ImageDetail:
     error: str | None
     #: Current caption first, then the others, newest first.
     captions: tuple[StoredCaption, ...] = ()
+    #: What its EXIF says of where and with what it was taken; None until read.
+    details: PhotoDetails | None = None
 
     @property
     def current(self) -> StoredCaption | None:
@@ -232,3 +286,6 @@ class ExportRow:
     #: content, chosen by ``_export.pick_task_text``; None when there is none.
     detailed: str | None = None
     alt_text: str | None = None
+    #: Where and with what it was taken (EXIF GPS and camera); None when not known.
+    place: Place | None = None
+    camera: str | None = None

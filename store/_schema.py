@@ -102,3 +102,21 @@ picture_hashes = Table(
     Column("content_hash", Text, primary_key=True),
     Column("hash", LargeBinary, nullable=False),
 )
+
+#: Where and with what each content was taken (migration 8); see _photo_details.py.
+photo_details = Table(
+    "photo_details",
+    metadata,
+    Column("content_hash", Text, primary_key=True),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("city", Text),
+    Column("region", Text),
+    Column("country", Text),
+    Column("country_code", Text),
+    Column("place_key", Text, nullable=False),
+    Column("camera_make", Text),
+    Column("camera_model", Text),
+    Column("camera", Text),
+    Column("camera_key", Text, nullable=False),
+)

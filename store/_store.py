@@ -26,11 +26,12 @@ from sqlalchemy import Engine
 
 from . import _db
 from ._catalog import Catalog
-from ._db import DB_NAME, Database, StoreError, generation, remove_wal_files
+from ._db import DB_NAME, Database, StoreError, generation
 from ._export import CaptionKey, Exchange
 from ._filters import allowed_caption_ids, filter_caption_ids
 from ._keyword import KeywordIndex
 from ._migrations import SCHEMA_VERSION, migrate
+from ._photo_details import contents_without_details, details_by_hash
 from ._pictures import LibraryFile, Pictures
 from ._reads import Reads
 from ._records import (
@@ -42,9 +43,12 @@ from ._records import (
     HitRow,
     ImageDetail,
     ImageRecord,
+    PhotoDetails,
     SearchFilters,
     StoreStatus,
 )
+from ._reembed import CaptionToEmbed, Reembedding
+from ._sqlite_files import remove_wal_files
 from ._temp_files import remove_stale_temp_files
 from ._vector_cache import VECTORS_NAME, VectorCache
 from ._vector_index import VectorIndex
@@ -68,7 +72,8 @@ class Store:
         self._reads = Reads(self._db)
         self._exchange = Exchange(self._db)
         self._pictures = Pictures(self._db)
-        self._keywords = KeywordIndex("search_text", ("caption", "tags", "ocr", "objects"), "porter unicode61")
+        self._reembedding = Reembedding(self._db, lock)
+        self._keywords = KeywordIndex("search_text", ("caption", "tags", "ocr", "objects", "place"), "porter unicode61")
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -162,6 +167,22 @@ class Store:
     def check_embedder(self, name: str) -> None:
         """Raise StoreError if the index is bound to another embedder (cheap: no model load)."""
         self._db.check_embedder(name)
+
+    # -- moving to another embedder without re-captioning (_reembed) ---------
+
+    def captions_to_reembed(self, embedder: str, limit: int = 256) -> list[CaptionToEmbed]:
+        """Up to ``limit`` captions the bound embedder has a vector for and ``embedder`` has not."""
+        return self._reembedding.missing(embedder, limit)
+
+    def write_reembedded(self, embedder: str, caption_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store ``embedder``'s vectors next to the bound one's; search still uses the bound one's."""
+        self._reembedding.write(embedder, caption_ids, vectors)
+
+    def switch_embedder(self, embedder: str, dim: int) -> bool:
+        """Bind the index to ``embedder`` once it has every vector; False if some are still missing."""
+        switched = self._reembedding.switch(embedder, dim)
+        self._vectors.index()  # rebuild the FAISS cache now, not on the first search
+        return switched
 
     # -- what the indexer looks up (_catalog) --------------------------------
 
@@ -357,6 +378,25 @@ class Store:
     def write_picture_hashes(self, hashes: dict[str, bytes]) -> None:
         """Record picture hashes (content hash -> 8 bytes) of indexed content, in one transaction."""
         self._writer.write_picture_hashes(hashes)
+
+    # -- where and with what photos were taken (_photo_details) ----------------
+
+    def contents_without_details(self, paths: Sequence[str] | None = None) -> list[tuple[str, str, int, int]]:
+        """(content hash, path, size, mtime_ns) of one file of each content whose EXIF
+        was not read yet: content indexed before schema 8, or whose reading was cut short.
+        ``paths``: only among the files at these paths."""
+        with self._db.read() as conn:
+            return contents_without_details(conn, paths)
+
+    def write_photo_details(self, details: Sequence[PhotoDetails]) -> None:
+        """Record place and camera of indexed content, in one transaction; the keyword
+        index's ``place`` field follows."""
+        self._writer.write_photo_details(details)
+
+    def photo_details(self, content_hashes: Iterable[str]) -> dict[str, PhotoDetails]:
+        """The stored place and camera of each of ``content_hashes`` whose EXIF was read."""
+        with self._db.read() as conn:
+            return details_by_hash(conn, content_hashes)
 
     # -- export and import (_export) -------------------------------------------
 

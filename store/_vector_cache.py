@@ -99,7 +99,12 @@ class VectorCache:
                 dim = int(get_meta(conn, "dim") or 0)
                 if self._index is not None and self._generation == current:
                     return self._index
-                expected = searchable_count(conn, embedder)
+                # The generation is bumped in the transaction of every change to what search sees, and
+                # the file records the one it was built at, with a checksum of itself: a reader whose
+                # generation matches has the right set. A writer counts as well, a guard against a write
+                # path that forgot the bump, at the cost of a join over every vector (1.5 s at 1M) that a
+                # cold search (a read-only store) does not pay.
+                expected = None if self._db.read_only else searchable_count(conn, embedder)
                 loaded, reason = self._load_file(current, expected, embedder)
                 if loaded is None:
                     log.info("rebuilding vector index from SQLite: %s", reason)
@@ -147,9 +152,10 @@ class VectorCache:
                 embedder = get_meta(conn, "embedder") or ""
             self._save(self._generation, embedder)
 
-    def _load_file(self, current: int, expected: int, embedder: str) -> tuple[VectorIndex | None, str]:
+    def _load_file(self, current: int, expected: int | None, embedder: str) -> tuple[VectorIndex | None, str]:
         try:
-            vi, header = VectorIndex.load(self._path)
+            # A read-only store never changes its index: it may read the vectors from the file, mapped.
+            vi, header = VectorIndex.load(self._path, mapped=self._db.read_only)
         except FileNotFoundError:
             return None, "no vectors file"
         except CorruptIndexFile as exc:
@@ -158,7 +164,9 @@ class VectorCache:
             return None, f"cannot read {self._path}: {exc.strerror or exc}"
         if header.generation != current:
             return None, f"file is at generation {header.generation}, SQLite at {current}"
-        if header.count != expected or header.embedder != embedder:
+        if header.embedder != embedder:
+            return None, f"file holds vectors of {header.embedder!r}, SQLite of {embedder!r}"
+        if expected is not None and header.count != expected:
             return None, f"file has {header.count} vectors, SQLite {expected}"
         if vi.needs_rebuild():
             return None, f"a {header.spec.kind} index does not fit {header.count} vectors"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import stat
 import struct
@@ -107,6 +108,8 @@ class VectorIndex:
         # methods, which its class_wrappers.py replaces on import with
         # numpy-taking ones (remove_ids of an array, search(..., params=)).
         self._index: Any = index if index is not None else _empty(dim, spec)
+        #: The file mapping a loaded index reads its vectors from (``load(mapped=True)``), kept while it lives.
+        self._mapping: np.ndarray | None = None
 
     @classmethod
     def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
@@ -156,9 +159,15 @@ class VectorIndex:
     def needs_rebuild(self) -> bool:
         return not self.spec.fits(len(self))
 
+    def _check_writable(self) -> None:
+        # A mapped index reads its vectors from a read-only mapping of the file: a write would crash the process.
+        if self._mapping is not None:
+            raise RuntimeError("a memory-mapped vector index is read-only")
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        self._check_writable()
         self._index.add_with_ids(
             np.ascontiguousarray(vectors, dtype=np.float32),
             np.ascontiguousarray(ids, dtype=np.int64),
@@ -167,6 +176,7 @@ class VectorIndex:
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        self._check_writable()
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self.spec.kind == "flat":
             self._index.remove_ids(ids)
@@ -285,11 +295,18 @@ class VectorIndex:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> tuple[VectorIndex, IndexHeader]:
+    def load(cls, path: Path, *, mapped: bool = False) -> tuple[VectorIndex, IndexHeader]:
         """Read and verify a file; raises CorruptIndexFile or FileNotFoundError.
 
         The payload is checksummed in chunks and then read by FAISS straight
         from the file, so loading holds one copy of the index in memory.
+
+        ``mapped``: for a reader that never changes the index (a read-only
+        store: ``search``), the vectors stay in the file, memory-mapped
+        (``faiss.IO_FLAG_MMAP_IFC``), instead of being copied in: a cold search
+        at 1M vectors loads in a fraction of the time and touches only the
+        lists it probes. The file is never changed in place (a new one
+        replaces it), so the mapping stays valid.
         """
         with _open_regular(path) as f:
             head = f.read(len(_MAGIC) + 4)
@@ -301,9 +318,17 @@ class VectorIndex:
                 payload_at = f.tell()
                 if _crc_rest(f) != meta["crc32"]:
                     raise CorruptIndexFile(f"{path}: checksum mismatch")
-                f.seek(payload_at)
-                # faiss's stub omits PyCallbackIOReader, which swigfaiss exports.
-                index = faiss.read_index(faiss.PyCallbackIOReader(f.read))  # type: ignore[attr-defined]
+                mapping = None
+                if mapped:
+                    mapping = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+                    payload = mapping[payload_at:]
+                    # faiss's stub omits ZeroCopyIOReader, which swigfaiss exports.
+                    reader = faiss.ZeroCopyIOReader(faiss.swig_ptr(payload), payload.size)  # type: ignore[attr-defined]
+                    index = faiss.read_index(reader, faiss.IO_FLAG_MMAP_IFC)
+                else:
+                    f.seek(payload_at)
+                    # faiss's stub omits PyCallbackIOReader, which swigfaiss exports.
+                    index = faiss.read_index(faiss.PyCallbackIOReader(f.read))  # type: ignore[attr-defined]
                 spec = IndexSpec(**meta.get("spec", {}))
                 header = IndexHeader(
                     generation=int(meta["generation"]),
@@ -323,7 +348,9 @@ class VectorIndex:
             raise CorruptIndexFile(f"{path}: unexpected index type {type(index).__name__} for {spec.kind}")
         if isinstance(index, faiss.IndexIVFScalarQuantizer) and index.nlist != spec.nlist:
             raise CorruptIndexFile(f"{path}: header does not match contents")
-        return cls(header.dim, spec, index), header
+        loaded = cls(header.dim, spec, index)
+        loaded._mapping = mapping
+        return loaded, header
 
 
 def _open_regular(path: Path) -> BinaryIO:

@@ -24,7 +24,9 @@ from sqlalchemy import Connection
 from ._current import SEARCH_TASK, Candidate, diff_current, pick_all
 from ._db import Database, StoreError, generation, get_meta, set_meta
 from ._filters import folder_range
-from ._records import CaptionRecord, FailureRecord, ImageRecord
+from ._photo_details import UPSERT as _UPSERT_DETAILS
+from ._photo_details import details_row, place_words_by_caption
+from ._records import CaptionRecord, FailureRecord, ImageRecord, PhotoDetails
 from ._vector_cache import Delta, VectorCache
 
 #: ``x IN {_EACH}`` with one JSON array bound: any number of values in one
@@ -193,6 +195,31 @@ class Writer:
                 )
             }
             _executemany(conn, _UPSERT_PICTURE_HASH, [(h, code) for h, code in hashes.items() if h in live])
+
+    def write_photo_details(self, details: Sequence[PhotoDetails]) -> None:
+        """Record what the EXIF of indexed content says (place, camera), in one
+        transaction, and give its searched caption's keyword row the place.
+        Content no file has any more is skipped."""
+        if not details:
+            return
+        with self._lock:
+            with self._db.write() as conn:
+                sql = f"SELECT DISTINCT content_hash FROM images WHERE content_hash IN {_EACH} AND status = 'ok'"
+                live = {r[0] for r in _fetch(conn, sql, _json(sorted({d.content_hash for d in details})))}
+                _executemany(conn, _UPSERT_DETAILS, [details_row(d) for d in details if d.content_hash in live])
+                # Only a place changes the keyword index (the camera is a filter, not text).
+                placed = sorted({d.content_hash for d in details if d.content_hash in live and d.place is not None})
+                if not placed:
+                    return
+                sql = f"SELECT caption_id FROM current_captions WHERE content_hash IN {_EACH}"
+                searched = [r[0] for r in _fetch(conn, sql, _json(placed))]
+                _executemany(conn, "DELETE FROM search_text WHERE rowid = ?", [(cid,) for cid in searched])
+                _insert_search_text(conn, searched)
+                # The keyword index changed (its cached word counts are per
+                # generation); the vectors did not.
+                before = generation(conn)
+                set_meta(conn, "generation", str(before + 1))
+            self._cache.apply(Delta(before, np.zeros(0, dtype=np.int64), {}))
 
     def set_active_captioner(self, captioner: str, model_id: str) -> None:
         """Make this captioner's captions the ones search uses (where present).
@@ -367,6 +394,8 @@ def _upsert_captions(conn: Connection, caps: Sequence[CaptionRecord], embedder: 
         "INSERT INTO objects (caption_id, label, count, score) VALUES (?, ?, ?, ?)",
         [(cid, label, int(count), float(score)) for cid, cap in by_id.items() for label, count, score in cap.objects],
     )
+    # A rewritten caption's vectors from other embedders (a re-embed under way) describe its old text.
+    _run(conn, f"DELETE FROM embeddings WHERE caption_id IN {_EACH} AND embedder != ?", id_json, embedder)
     vectors = []
     for cid, cap in by_id.items():
         vec = np.ascontiguousarray(cap.vector, dtype=np.float32)
@@ -430,6 +459,7 @@ def commit_current(conn: Connection, hashes: set[str], rewritten: Collection[int
     if dead:
         _run(conn, f"DELETE FROM captions WHERE content_hash IN {_EACH} AND human = 0", _json(dead))
         _run(conn, f"DELETE FROM picture_hashes WHERE content_hash IN {_EACH}", _json(dead))
+        _run(conn, f"DELETE FROM photo_details WHERE content_hash IN {_EACH}", _json(dead))
 
     add_vectors = _vectors_for(conn, list(change.added.values()), embedder)
     if not change.removed_ids and not add_vectors and not dead and not change.added:
@@ -457,11 +487,19 @@ def _insert_search_text(conn: Connection, caption_ids: list[int]) -> None:
     object_text: dict[int, list[str]] = {}
     for cid, label in _fetch(conn, f"SELECT caption_id, label FROM objects WHERE caption_id IN {_EACH}", ids):
         object_text.setdefault(cid, []).append(label)
+    place_text = place_words_by_caption(conn, ids)
     _executemany(
         conn,
-        "INSERT INTO search_text (rowid, caption, tags, ocr, objects) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO search_text (rowid, caption, tags, ocr, objects, place) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (cid, txt, " ".join(tag_text.get(cid, [])), ocr, " ".join(object_text.get(cid, [])))
+            (
+                cid,
+                txt,
+                " ".join(tag_text.get(cid, [])),
+                ocr,
+                " ".join(object_text.get(cid, [])),
+                place_text.get(cid, ""),
+            )
             for cid, txt, ocr in rows
         ],
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED
-from picscribe.store import Store
+from picscribe.store import Place, Store
 
 from .exif import PhotoExif, read_exif
 
@@ -46,6 +46,8 @@ class DetailView:
     tags: tuple[str, ...]
     objects: tuple[tuple[str, int], ...]
     exif: PhotoExif
+    #: "Lisbon, Portugal": where the index places the photo by its GPS; None without one.
+    place: str | None = None
 
 
 def detail_view(store: Store, path: str) -> DetailView | None:
@@ -76,7 +78,16 @@ def detail_view(store: Store, path: str) -> DetailView | None:
         tags=current.tags if current else (),
         objects=current.objects if current else (),
         exif=read_exif(path),
+        place=_place_name(detail.details.place if detail.details else None),
     )
+
+
+def _place_name(place: Place | None) -> str | None:
+    """City, region and country, each once ("Lisbon, Portugal" when the region is the city)."""
+    if place is None:
+        return None
+    names = dict.fromkeys(x for x in (place.city, place.region, place.country or place.country_code) if x)
+    return ", ".join(names) or None
 
 
 def _newest(lines: tuple[CaptionLine, ...], task: str) -> str | None:

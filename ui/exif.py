@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from picscribe.indexer.photo_details import exif_text, facts_from_exif
 from picscribe.indexer.regular_file import open_regular_file
 from picscribe.indexer.warning_guard import ignoring_warnings
 
-_MAKE, _MODEL, _DATETIME = 0x010F, 0x0110, 0x0132
+_DATETIME = 0x0132
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATETIME_ORIGINAL = 0x9003
 _EXPOSURE_TIME, _F_NUMBER, _ISO, _FOCAL_LENGTH, _LENS_MODEL = 0x829A, 0x829D, 0x8827, 0x920A, 0xA434
-_LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -71,19 +71,22 @@ def read_exif(path: str) -> PhotoExif:
                 gps = exif.get_ifd(_GPS_IFD)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
         return PhotoExif()
-    taken = _text(sub.get(_DATETIME_ORIGINAL)) or _text(exif.get(_DATETIME))
+    facts = facts_from_exif(exif, gps)
+    taken = exif_text(sub.get(_DATETIME_ORIGINAL)) or exif_text(exif.get(_DATETIME))
     if taken and len(taken) >= 10:
         taken = taken[:10].replace(":", "-") + taken[10:]  # "2024:07:31 18:00:00" -> ISO date
     return PhotoExif(
         taken=taken,
-        camera=_camera(_text(exif.get(_MAKE)), _text(exif.get(_MODEL))),
-        latitude=_coordinate(gps.get(_LAT), gps.get(_LAT_REF), "S"),
-        longitude=_coordinate(gps.get(_LON), gps.get(_LON_REF), "W"),
+        # The indexer's reading: the same camera name, and GPS it would not
+        # use (beyond ±90, a zero denominator, 0,0) is not put on a map either.
+        camera=facts.camera,
+        latitude=facts.latitude,
+        longitude=facts.longitude,
         aperture=_formatted(sub.get(_F_NUMBER), lambda f: f"f/{f:g}" if f > 0 else None),
         shutter=_formatted(sub.get(_EXPOSURE_TIME), _shutter),
         iso=_formatted(_first(sub.get(_ISO)), lambda n: f"ISO {n:.0f}" if n > 0 else None),
         focal_length=_formatted(sub.get(_FOCAL_LENGTH), lambda mm: f"{mm:.0f} mm" if mm > 0 else None),
-        lens=_text(sub.get(_LENS_MODEL)),
+        lens=exif_text(sub.get(_LENS_MODEL)),
     )
 
 
@@ -109,42 +112,3 @@ def _shutter(seconds: float) -> str | None:
     if seconds < 1:
         return f"1/{round(1 / seconds)} s"  # how cameras name it: 1/250 s, not 0.004 s
     return f"{seconds:g} s"
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
-        return None
-    value = value.replace("\x00", "").strip()
-    return value or None
-
-
-def _camera(make: str | None, model: str | None) -> str | None:
-    """ "Canon" + "Canon EOS R5" -> "Canon EOS R5"; "NIKON CORPORATION" + "NIKON D750" -> "Nikon D750"."""
-    brand = _brand(make) if make else None
-    if brand and model and model.lower().startswith(brand.lower()):
-        model = model[len(brand) :].strip()  # the make, said once
-    return " ".join(x for x in (brand, model) if x) or None
-
-
-_COMPANY_WORDS = frozenset({"corporation", "corp", "corp.", "co.", "co.,ltd.", "ltd", "ltd.", "inc", "inc.", "imaging"})
-
-
-def _brand(make: str) -> str:
-    # Makers write their legal names ("OLYMPUS IMAGING CORP.", "NIKON CORPORATION")
-    # in capitals; people say "Olympus" and "Nikon". Short acronyms (HTC, DJI, LG) stay as they are.
-    words = [w for w in make.split() if w.lower().rstrip(",") not in _COMPANY_WORDS] or make.split()
-    return " ".join(w.capitalize() if w.isupper() and len(w) > 3 else w for w in words)
-
-
-def _coordinate(dms: object, ref: object, negative: str) -> float | None:
-    # Degrees, minutes, seconds as three rationals; damaged EXIF holds anything.
-    if not isinstance(dms, (tuple, list)):
-        return None
-    try:
-        d, m, s = (float(x) for x in dms)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    value = d + m / 60 + s / 3600
-    return -value if _text(ref) == negative else value

@@ -33,8 +33,10 @@ def build_filters(
     date_to: date | None = None,
     has_text: bool = False,
     captioner: CaptionerChoice | None = None,
+    place: str = "",
+    camera: str = "",
 ) -> SearchFilters:
-    """Dates are whole days, both ends included."""
+    """Dates are whole days, both ends included; an empty place or camera box filters nothing."""
     return SearchFilters(
         folder=folder or None,
         date_from=f"{date_from.isoformat()} 00:00:00" if date_from else None,
@@ -42,4 +44,6 @@ def build_filters(
         has_text=has_text,
         captioner=captioner.captioner if captioner else None,
         model=captioner.model if captioner else None,
+        place=place.strip() or None,
+        camera=camera.strip() or None,
     )

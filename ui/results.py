@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from picscribe.search import Hit, Retriever
+from picscribe.search.explain import Matched, match_spans
 from picscribe.store import SearchFilters
 
 from .pictures import picture
@@ -40,6 +41,10 @@ class ResultCard:
     copies: tuple[str, ...] = ()
     #: Scored too low to trust (see picscribe.search.weak_match): the closest there is, not a match.
     weak: bool = False
+    #: Where the caption holds a query word: (start, end) offsets, for highlighting.
+    highlights: tuple[tuple[int, int], ...] = ()
+    #: Why it ranked, when the caption alone does not say: "matched text in photo", "taken in Lisbon".
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,4 +117,18 @@ def _card(hit: Hit, thumbs: ThumbnailCache) -> ResultCard:
         human=hit.human,
         copies=hit.copies,
         weak=hit.weak,
+        highlights=tuple(match_spans(hit.caption, hit.matched.caption)),
+        reason=match_reason(hit.matched, hit.place.label if hit.place else None),
     )
+
+
+def match_reason(matched: Matched, place: str | None = None) -> str | None:
+    """What a card says about why it ranked, when query words matched
+    outside the caption: its place name ("taken in Lisbon, Portugal",
+    ``place`` as the card names it) or the photo's text (OCR)."""
+    in_caption = set(matched.caption)
+    if any(w not in in_caption for w in matched.place):
+        return "taken in " + (place or " ".join(w.capitalize() for w in matched.place))
+    if any(w not in in_caption for w in matched.ocr):
+        return "matched text in photo"
+    return None

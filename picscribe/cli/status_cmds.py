@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
 from picscribe.indexer.watch import WatcherState, watcher_state
-from picscribe.store import StoreStatus
+from picscribe.store._quick_status import quick_status
 
-from ..library import Library
 from ._common import Context, emit_json, library_errors, pass_context, printable
+
+if TYPE_CHECKING:
+    from picscribe.store import StoreStatus
 
 
 @click.command()
@@ -22,11 +25,17 @@ from ._common import Context, emit_json, library_errors, pass_context, printable
 @library_errors
 def status(ctx: Context, as_json: bool, labels: bool) -> None:
     """Show what the index holds: counts, models, failures, and the watcher."""
-    with Library(ctx.cfg, read_only=True) as lib:
-        if labels:
-            _echo_labels(lib.object_labels(), as_json)
-            return
-        st = lib.status()
+    # The counts straight from SQLite, without SQLAlchemy, numpy or FAISS: status answers at once.
+    # The library opens the index when that cannot answer (no index yet, an older schema to migrate).
+    st = None if labels else quick_status(ctx.cfg.home)
+    if st is None:
+        from ..library import Library
+
+        with Library(ctx.cfg, read_only=True) as lib:
+            if labels:
+                _echo_labels(lib.object_labels(), as_json)
+                return
+            st = lib.status()
     watcher = watcher_state(ctx.cfg.home)
     if as_json:
         d = asdict(st)

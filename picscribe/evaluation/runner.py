@@ -31,7 +31,7 @@ from picscribe.indexer.decode_budget import DEFAULT_DECODE_MEMORY, DecodeBudget
 from picscribe.indexer.registry import Choice
 from picscribe.indexer.scan import FileEntry
 from picscribe.indexer.stages import caption_outcomes, read_ahead
-from picscribe.search import DEFAULT_WEIGHTS, FusionWeights, Retriever
+from picscribe.search import DEFAULT_WEIGHTS, FusionWeights, Retriever, embed_queries
 from picscribe.store import CaptionRecord, ImageRecord, Store, TextEmbedder
 
 from .. import app
@@ -176,7 +176,8 @@ class OracleRow:
     ranks: RankStats
 
     def to_dict(self) -> dict[str, object]:
-        return {"dense": self.weights.dense, "keyword": self.weights.keyword, **self.ranks.to_dict()}
+        w = self.weights
+        return {"dense": w.dense, "keyword": w.keyword, "text": w.text, "phrase": w.phrase, **self.ranks.to_dict()}
 
 
 @dataclass
@@ -363,6 +364,8 @@ class _MemoEmbedder:
     def __init__(self, inner: TextEmbedder) -> None:
         self._inner = inner
         self._memo: dict[str, np.ndarray] = {}
+        # A model with query and passage prompts embeds the same text two ways.
+        self._query_memo: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -373,12 +376,20 @@ class _MemoEmbedder:
         return self._inner.dim
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        return self._remembered(texts, self._memo, self._inner.embed)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._remembered(texts, self._query_memo, lambda missing: embed_queries(self._inner, missing))
+
+    def _remembered(
+        self, texts: list[str], memo: dict[str, np.ndarray], embed: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
         if missing:
-            self._memo.update(zip(missing, self._inner.embed(missing), strict=True))
+            memo.update(zip(missing, embed(missing), strict=True))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._memo[t] for t in texts])
+        return np.stack([memo[t] for t in texts])
 
 
 def _synthetic_hash(path: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, embedding_text
+from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, Tag, embedding_text
 from picscribe.store import CaptionRecord, ExportRow, ImageRecord
 
 if TYPE_CHECKING:
@@ -44,6 +44,13 @@ COLUMNS = (
     "height",
     "format",
     "embedder",
+    # Where and with what it was taken (EXIF): written for readers, not
+    # imported (the next `index` reads them from the files again).
+    "city",
+    "region",
+    "country",
+    "country_code",
+    "camera",
 )
 VECTOR_COLUMN = "vector"
 #: What a row must have to be imported: the image row and the caption with who made it.
@@ -109,6 +116,11 @@ def to_plain(row: ExportRow, embedder: str) -> dict[str, Any]:
         "height": row.height,
         "format": row.format,
         "embedder": embedder or None,
+        "city": row.place.city if row.place else None,
+        "region": row.place.region if row.place else None,
+        "country": row.place.country if row.place else None,
+        "country_code": row.place.country_code if row.place else None,
+        "camera": row.camera,
     }
     if row.vector is not None:
         plain[VECTOR_COLUMN] = row.vector.tolist()
@@ -135,7 +147,10 @@ class ImportRow:
     def embedding_text(self) -> str:
         """What the indexer would have embedded for this row's caption."""
         detailed = next((r.text for r in self.others if takes_caption_vector(r) and r.task == TASK_DETAILED), "")
-        return embedding_text(CaptionResult(text=self.caption.text, ocr_text=self.caption.ocr_text, detailed=detailed))
+        tags = tuple(Tag(label, score) for label, score in self.caption.tags)
+        return embedding_text(
+            CaptionResult(text=self.caption.text, ocr_text=self.caption.ocr_text, detailed=detailed, tags=tags)
+        )
 
 
 def takes_caption_vector(record: CaptionRecord) -> bool:

@@ -1,6 +1,8 @@
 """A cold ``picscribe --help``, ``status``, ``search`` and ``export`` import no
 model or UI library: each runs in a fresh process, and that process reports
-which heavy modules it loaded."""
+which heavy modules it loaded. ``status`` and ``search`` also skip what they do
+not use (SQLAlchemy, numpy and FAISS for status's counts; Pillow and the
+indexing pipeline for a search)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.slow
 HEAVY = ("torch", "transformers", "sentence_transformers", "streamlit", "watchdog")
 
 #: Runs the CLI as `python -m picscribe` does, then writes to the file argv[1]
-#: which of the top-level modules listed in argv[2] (JSON) it imported.
+#: which of the modules listed in argv[2] (JSON) it imported.
 _PROBE = """
 import json, runpy, sys
 report, heavy = sys.argv[1], set(json.loads(sys.argv[2]))
@@ -29,17 +31,19 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(report, "w") as f:
-    json.dump(sorted({m.split(".")[0] for m in sys.modules} & heavy), f)
+    json.dump(sorted(heavy & set(sys.modules)), f)
 sys.exit(code)
 """
 
 
-def cold_run(tmp_path: Path, home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """``picscribe ARGS`` in a new interpreter: its result and the heavy modules it imported."""
+def cold_run(
+    tmp_path: Path, home: Path, *args: str, heavy: tuple[str, ...] = HEAVY
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``picscribe ARGS`` in a new interpreter: its result and which of ``heavy`` it imported."""
     report = tmp_path / "loaded.json"
     report.unlink(missing_ok=True)
     env = {**os.environ, "PICSCRIBE_HOME": str(home)}
-    command = [sys.executable, "-c", _PROBE, str(report), json.dumps(HEAVY), *args]
+    command = [sys.executable, "-c", _PROBE, str(report), json.dumps(heavy), *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     return done, json.loads(report.read_text())
 
@@ -69,6 +73,37 @@ def test_help_status_search_and_export_import_no_model_or_ui_library(
     assert done.returncode == 0, done.stderr
     assert len(out.read_text().splitlines()) == 6
     assert loaded == []
+
+
+#: What a search needs none of: decoding and indexing photos, export and import, metadata writers.
+NOT_FOR_SEARCH = (
+    "PIL",
+    "picscribe.indexer.pipeline",
+    "picscribe.indexer.decode",
+    "picscribe.exchange",
+    "picscribe.metadata",
+)
+#: What status's counts need none of: it reads SQLite with the stdlib sqlite3.
+NOT_FOR_STATUS = ("sqlalchemy", "numpy", "faiss", *NOT_FOR_SEARCH)
+
+
+def test_status_and_search_import_only_what_they_use(run: Run, photos: Path, home: Path, tmp_path: Path) -> None:
+    assert index_json(run, str(photos))[0] == 0
+
+    done, loaded = cold_run(tmp_path, home, "status", "--json", heavy=NOT_FOR_STATUS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["searchable"] == 6
+    assert loaded == []
+
+    done, loaded = cold_run(tmp_path, home, "search", "a red picture", "--json", "-k", "2", heavy=NOT_FOR_SEARCH)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 2
+    assert loaded == []
+
+    # The control: `status --labels` opens the store the usual way, and the probe sees it.
+    done, loaded = cold_run(tmp_path, home, "status", "--labels", heavy=NOT_FOR_STATUS)
+    assert done.returncode == 0, done.stderr
+    assert {"sqlalchemy", "numpy", "faiss"} <= set(loaded)
 
 
 def test_the_probe_sees_what_indexing_imports(photos: Path, home: Path, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_every_demo_caption_records_its_model(run: Run, demo_index: Path, monkey
     status = json.loads(run("status", "--json").stdout)
     assert status["searchable"] == 26
     assert status["captions_by_model"] == [
-        {"captioner": "offline", "model": "v5:centernet+mtcnn+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
+        {"captioner": "offline", "model": "v6:centernet+mtcnn+efficientnet-lite0+rapidocr-1.4.4", "count": 26}
     ]
 
 

@@ -89,7 +89,9 @@ def test_all_modes_as_json(run: Run, evalset: Path, home: Path, private_tmp: Pat
     assert oracle["folds"] == 5 and oracle["images"] == 4
     assert (oracle["bm25"]["dense"], oracle["bm25"]["keyword"]) == (0.0, 1.0)
     assert (oracle["dense"]["dense"], oracle["dense"]["keyword"]) == (1.0, 0.0)
-    assert oracle["hybrid"]["dense"] > oracle["hybrid"]["keyword"] > 0
+    # The default since issue 19: dense, plus words read in the photo or naming its place, and quoted phrases.
+    assert (oracle["hybrid"]["dense"], oracle["hybrid"]["keyword"]) == (1.0, 0.0)
+    assert oracle["hybrid"]["text"] > 0 and oracle["hybrid"]["phrase"] > 0
     for name in ("bm25", "dense", "hybrid"):
         assert oracle[name]["queries"] == 20
         # Four very different photos: human captions find their own image.

@@ -56,7 +56,7 @@ def test_protocol_and_metadata(captioner: OfflineCaptioner) -> None:
     assert isinstance(captioner, Captioner)
     assert OfflineCaptioner.name == "offline"
     assert OfflineCaptioner.available() is None
-    assert captioner.model_id.startswith("v5:centernet+mtcnn+efficientnet-lite0+rapidocr-")
+    assert captioner.model_id.startswith("v6:centernet+mtcnn+efficientnet-lite0+rapidocr-")
 
 
 def test_pizza(sample_results: dict[str, CaptionResult]) -> None:

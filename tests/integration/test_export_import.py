@@ -29,7 +29,7 @@ from support.privileges import unprivileged
 
 from picscribe import Library
 from picscribe.exchange import COLUMNS, arrow_schema
-from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, embedding_text
+from picscribe.indexer import TASK_ALT_TEXT, TASK_CAPTION, TASK_DETAILED, CaptionResult, Tag, embedding_text
 from picscribe.search import DEFAULT_EMBEDDER
 from picscribe.store import DB_NAME, CaptionRecord
 
@@ -83,9 +83,11 @@ def _add_task_texts(lib: Library, first_three: list[Path]) -> None:
     assert h0 is not None and h1 is not None and h2 is not None
     (fake0,) = store.captions_by_key([(h0, "fake", "fake-v1", TASK_CAPTION)]).values()
     detailed, alt = GENERATED_TEXTS
-    vec0 = embedder.embed([embedding_text(CaptionResult(text=fake0.text, ocr_text=fake0.ocr_text, detailed=detailed))])[
-        0
-    ]
+    # Embedded as the indexer embeds a caption with a description: with its tags (issue 18).
+    tags0 = tuple(Tag(label, score) for label, score in fake0.tags)
+    vec0 = embedder.embed(
+        [embedding_text(CaptionResult(text=fake0.text, ocr_text=fake0.ocr_text, detailed=detailed, tags=tags0))]
+    )[0]
     human_caption = "Yellow walls and a blue door."
     human_detailed, human_alt = HUMAN_TEXTS
     none = np.zeros(0, dtype=np.float32)

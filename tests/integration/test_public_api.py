@@ -18,6 +18,7 @@ from support.paths import REPO
 from support.plugin_install import PLUGIN, install_shout_plugin
 
 import picscribe
+import picscribe.library
 from picscribe import Library
 from picscribe.indexer import NoProgress
 
@@ -77,13 +78,16 @@ def _classes_in(annotation: object) -> set[type]:
 
 def test_every_picscribe_type_in_the_library_signatures_is_exported() -> None:
     exported = {id(getattr(picscribe, n)) for n in picscribe.__all__}
+    # picscribe.library loads the indexing, export and Pillow types on first use
+    # (its _LAZY names); resolve its signatures as a reader who uses them would.
+    lazy = {name: getattr(picscribe.library, name) for name in picscribe.library._LAZY} | {"Image": Image}
     used: set[type] = set()
     for name, member in inspect.getmembers(Library):
         if name.startswith("_") and name != "__enter__":
             continue
         func = member.fget if isinstance(member, property) else member
         if callable(func):
-            used |= {c for hint in typing.get_type_hints(func).values() for c in _classes_in(hint)}
+            used |= {c for hint in typing.get_type_hints(func, localns=lazy).values() for c in _classes_in(hint)}
     ours = {c for c in used if c.__module__.startswith("picscribe")}
     assert ours and all(id(c) in exported for c in ours), sorted(c.__name__ for c in ours if id(c) not in exported)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import MetaData, Table, UniqueConstraint, create_engine
 from support.keyword_oracle import keyword_search
+from support.old_schema import downgrade_to_version_7
 
 from picscribe.store import DB_NAME, SCHEMA_VERSION, CaptionRecord, ImageRecord, Store, StoreError, _schema
 from picscribe.store import _migrations as migrations_module
@@ -156,6 +157,7 @@ def test_an_existing_index_is_upgraded_in_place_by_a_later_migration(
 
 def _downgrade_to_version_6(db: Path) -> None:
     """Turn a current index into what release 6 wrote: no picture hashes."""
+    downgrade_to_version_7(db)
     with closing(sqlite3.connect(db)) as conn:
         conn.execute("DROP TABLE picture_hashes")
         conn.execute("PRAGMA user_version = 6")

@@ -59,7 +59,7 @@ def test_offline_tesseract_through_the_cli(run: Run, tmp_path: Path) -> None:
     _document(folder / "memo.png", ["BOARD MEETING", "Tuesday at noon"])
     result = run("index", str(folder), "--captioner", "offline:tesseract", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["model_id"].startswith("v5:centernet+mtcnn+efficientnet-lite0+tesseract-")
+    assert json.loads(result.stdout)["model_id"].startswith("v6:centernet+mtcnn+efficientnet-lite0+tesseract-")
     hits = json.loads(run("search", "board meeting", "--json").stdout)
     assert hits[0]["path"] == str(folder / "memo.png")
     assert "BOARD MEETING" in hits[0]["ocr_text"]

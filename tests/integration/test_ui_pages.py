@@ -118,7 +118,8 @@ def test_search_shows_a_grid_with_captions_scores_count_and_time(indexed_read_on
     assert shown[0] == "red.png" and sorted(shown) == ["blue.png", "green.png", "red.png", "yellow.png"]
     summary = at.caption[0].value
     assert summary.startswith("4 results for “a picture that is mostly red” in ") and summary.endswith(" ms")
-    assert "mostly red" in at.markdown[0].value  # the caption under the first thumbnail
+    # The caption under the first thumbnail, the query's words in it in bold.
+    assert at.markdown[0].value.endswith(r" **picture** that is **mostly** **red**\.")
     assert "score 0." in at.caption[1].value
 
 

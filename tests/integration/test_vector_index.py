@@ -197,3 +197,40 @@ def test_store_switches_layout_at_the_boundary_only(small_sizes: None, tmp_path:
         assert set(rebuilt.ids().tolist()) == set(ids.tolist())
         in_memory = VectorIndex.build(DIM, ids, vecs[ids - 1])
         assert [rebuilt.search(q, 5) for q in queries] == [in_memory.search(q, 5) for q in queries]
+
+
+@pytest.mark.parametrize("n", [200, 800], ids=["flat", "ivf-sq8"])
+def test_a_mapped_load_searches_like_a_copied_one_and_refuses_writes(small_sizes: None, tmp_path: Path, n: int) -> None:
+    """A read-only store reads the vectors from the file, memory-mapped: same hits, same
+    vectors, and a write refused with an error rather than a crash on the read-only mapping."""
+    vecs = clustered(n)
+    ids = np.arange(n, dtype=np.int64) + 7
+    path = tmp_path / VECTORS_NAME
+    VectorIndex.build(DIM, ids, vecs).save(path, vx.IndexHeader(generation=1, count=n, dim=DIM, embedder="e"))
+    copied, _ = VectorIndex.load(path)
+    mapped, header = VectorIndex.load(path, mapped=True)
+    assert header.count == n and mapped.spec == copied.spec
+    for q in clustered(10, seed=3):
+        assert mapped.search(q, 5) == copied.search(q, 5)
+    np.testing.assert_array_equal(mapped.vectors(ids[:20]), copied.vectors(ids[:20]))
+    with pytest.raises(RuntimeError, match="read-only"):
+        mapped.add(ids[:1] + 10_000, vecs[:1])
+    with pytest.raises(RuntimeError, match="read-only"):
+        mapped.remove(ids[:1])
+    assert mapped.search(vecs[0], 1)[0][0] == ids[0]
+
+
+def test_a_read_only_store_maps_its_vectors_and_a_writer_copies_them(tmp_path: Path) -> None:
+    vecs = clustered(50)
+    home = tmp_path / "idx"
+    with Store.open(home) as store:
+        store.bind_embedder("e", DIM)
+        store.ensure_active_captioner("fake", "m")
+        _write(store, range(0, 50), vecs)
+        assert store.vector_index()._mapping is None
+    with Store.open(home) as store:
+        assert store.vector_index()._mapping is None  # it applies its own writes in place
+    with Store.open(home, read_only=True) as store:
+        vi = store.vector_index()
+        assert vi._mapping is not None
+        assert vi.search(vecs[7], 1)[0][0] == 8  # caption ids start at 1

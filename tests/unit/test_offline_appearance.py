@@ -151,8 +151,9 @@ def test_the_caption_stays_short_and_the_description_tells_the_photo_apart() -> 
     result = _result(image, Findings([Detection("dog", 0.8, DOG_BOX)]))
     assert result.text == "A photo of a dog."
     assert result.detailed.startswith("A photo of a black dog on the grass."), result.detailed
-    # What is embedded is the description: it is what search tells photos apart by.
-    assert embedding_text(result) == result.detailed
+    # What is embedded is the description and its tags: they are what search tells photos apart by.
+    assert "dog" in [tag.label for tag in result.tags]
+    assert embedding_text(result) == f"{result.detailed} Tags: {', '.join(tag.label for tag in result.tags)}."
     # Asked for the detailed task, the description is the text, and nothing rides along.
     detailed = _result(image, Findings([Detection("dog", 0.8, DOG_BOX)]), TASK_DETAILED)
     assert (detailed.text, detailed.detailed) == (result.detailed, "")

@@ -156,7 +156,7 @@ def test_answers_come_from_the_same_findings() -> None:
 
 
 def test_model_id_names_the_models_and_missing_models_stop_captioning() -> None:
-    assert OfflineCaptioner(models=StubModels()).model_id == "v5:stub-1"
+    assert OfflineCaptioner(models=StubModels()).model_id == "v6:stub-1"
     with pytest.raises(CaptionerUnavailable, match="no weights here"):
         OfflineCaptioner(models=StubModels(missing="no weights here")).caption([GREY])
 

@@ -104,7 +104,11 @@ def _facts(view: DetailView) -> None:
         facts.append(f"Lens: {_nav.plain(exif.lens)}")
     if exif.exposure:
         facts.append(exif.exposure)
-    if exif.place:
+    if view.place and exif.place:
+        facts.append(f"Place: [{_nav.plain(view.place)}]({exif.map_url}) ({exif.place}; names: GeoNames, CC BY 4.0)")
+    elif view.place:
+        facts.append(f"Place: {_nav.plain(view.place)} (GeoNames, CC BY 4.0)")
+    elif exif.place:
         facts.append(f"Place: [{exif.place}]({exif.map_url})")
     if facts:
         st.markdown("**Photo** · " + " · ".join(facts))

