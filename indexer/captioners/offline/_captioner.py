@@ -331,7 +331,11 @@ def _object_tags(detections: Sequence[Detection]) -> tuple[Tag, ...]:
     """Detected COCO objects as searchable tags ("dining table" and "table")."""
     best: dict[str, float] = {}
     for d in detections:
-        for label in {d.label, everyday(d.label)}:
+        # A tuple, not a set: a set's order follows the process's string hash
+        # seed, and the tags' order is part of the embedded text (issue 18),
+        # so two processes (a Ray worker and the driver) embedded one photo
+        # differently.
+        for label in dict.fromkeys((d.label, everyday(d.label))):
             best[label] = max(best.get(label, 0.0), round(d.score, 4))
     return tuple(Tag(label, score) for label, score in best.items())
 
