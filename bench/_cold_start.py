@@ -6,8 +6,9 @@ sentence-transformers (before); and a warm query's embedding time both ways.
 "Before" rows run the same code the way it ran before lazy imports: every
 module ``picscribe.library`` used to import at start is imported first,
 ``status`` reads its counts through the Library (SQLAlchemy) instead of
-``store._quick_status``, and a search copies the FAISS file in instead of
-mapping it and counts every vector in SQLite when it opens it.
+``store._quick_status``, and a search reads through the Store (SQLAlchemy)
+instead of the search view, copies the FAISS file in instead of mapping it
+and counts every vector in SQLite when it opens it.
 
 ``python -m bench._cold_start --embed`` prints the warm embedding figures as JSON.
 """
@@ -36,22 +37,21 @@ _WRAPPER = """
 import runpy, sys
 out, path, sys.argv = sys.argv[1], sys.argv[2], ["picscribe", *sys.argv[3:]]
 if path == "torch":
-    from picscribe.search.embedder import QueryEmbedder
-    QueryEmbedder._numpy_encoder = lambda self: None
+    from picscribe.search.embedder import SentenceEmbedder
+    SentenceEmbedder._numpy_encoder = lambda self: None
 if path == "eager":
     import picscribe.store._store, picscribe.indexer.pipeline, picscribe.indexer.ray_engine._driver
     import picscribe.exchange, picscribe.metadata, picscribe.app, picscribe.search.retriever
     from picscribe.cli import status_cmds
-    from picscribe.store import _vector_cache as vc, _vector_index as vx
+    from picscribe.store import _search_view as sv, _vector_cache as vc, _vector_file as vf, _vector_index as vx
     status_cmds.quick_status = lambda home: None
-    load, check = vx.VectorIndex.load.__func__, vc.VectorCache._load_file
+    sv.SearchView.open = classmethod(lambda cls, home: None)  # search through the Store (SQLAlchemy)
+    load, rebuild = vx.VectorIndex.load.__func__, vc.load_or_rebuild
     vx.VectorIndex.load = classmethod(lambda cls, path, mapped=False: load(cls, path))  # copied in, not mapped
-    def recounted(self, current, expected, embedder):  # every vector counted on open
-        if expected is None:
-            with self._db.read() as conn:
-                expected = vc.searchable_count(conn, embedder)
-        return check(self, current, expected, embedder)
-    vc.VectorCache._load_file = recounted
+    def recounted(conn, path, *, read_only):  # every vector counted on open
+        vf.searchable_count(conn, vf.meta_value(conn, "embedder") or "")
+        return rebuild(conn, path, read_only=read_only)
+    vc.load_or_rebuild = recounted
 try:
     runpy.run_module("picscribe", run_name="__main__", alter_sys=True)
 except SystemExit as exc:
@@ -128,7 +128,7 @@ def run(home: Path, size_label: str, *, repeats: int = 5, search_goal_s: float =
         ),
         Row(
             sec,
-            "`picscribe search`, eager imports, FAISS copied and recounted (before)",
+            "`picscribe search`, eager imports, SQLAlchemy, FAISS copied and recounted (before)",
             eager_s,
             "s",
             "lazy imports",
@@ -162,7 +162,7 @@ def run(home: Path, size_label: str, *, repeats: int = 5, search_goal_s: float =
 
 def warm_embedding(n: int = 50) -> dict[str, float]:
     from picscribe.config import load_config
-    from picscribe.search import QueryEmbedder, SentenceTransformerEmbedder
+    from picscribe.search import SentenceEmbedder, SentenceTransformerEmbedder
 
     from . import _vectors
 
@@ -171,7 +171,7 @@ def warm_embedding(n: int = 50) -> dict[str, float]:
     out: dict[str, float] = {"queries": n}
     vectors = {}
     for key, embedder in (
-        ("numpy_ms", QueryEmbedder(cache_dir=cache)),
+        ("numpy_ms", SentenceEmbedder(cache_dir=cache)),
         ("torch_ms", SentenceTransformerEmbedder(cache_dir=cache)),
     ):
         embedder.embed(["warm-up"])

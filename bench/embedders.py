@@ -130,7 +130,7 @@ def translated_rows(models: Sequence[tuple[str, str]], cache: Path) -> list[list
     lines = [json.loads(line) for line in _TRANSLATED.read_text(encoding="utf-8").splitlines()]
     rows = []
     for label, name in models:
-        embedder = embedder_named(name, cache_dir=cache, for_search=True)
+        embedder = embedder_named(name, cache_dir=cache)
         with tempfile.TemporaryDirectory(prefix="bench-embedders-text-") as tmp, Store.open(Path(tmp)) as store:
             store.bind_embedder(embedder.name, embedder.dim)
             store.ensure_active_captioner("reference", "bench")

@@ -23,7 +23,7 @@ import numpy as np
 from picscribe import app
 from picscribe.config import load_config
 from picscribe.evaluation import load_eval_set, run_oracle
-from picscribe.search import QueryEmbedder, SentenceTransformerEmbedder
+from picscribe.search import SentenceEmbedder, SentenceTransformerEmbedder
 
 
 class _Documents:
@@ -49,7 +49,7 @@ def main() -> None:
     items = load_eval_set(args.folder).items[: args.limit]
     cache = cfg.cache_dir / "models"
     documents = SentenceTransformerEmbedder(cfg.embedder, cache_dir=cache)
-    numpy_queries = QueryEmbedder(cfg.embedder, cache_dir=cache)
+    numpy_queries = SentenceEmbedder(cfg.embedder, cache_dir=cache)
     assert numpy_queries._numpy_encoder() is not None, "this model has no numpy query path"
     out: dict[str, dict[str, object]] = {}
     for path, queries in (("numpy", numpy_queries), ("sentence-transformers", documents)):

@@ -9,16 +9,27 @@ from picscribe.indexer import Captioner, CaptionerOptions, choose
 from picscribe.indexer.ray_engine import CaptionerRecipe, RayOptions, import_ray
 from picscribe.indexer.registry import Choice
 from picscribe.search import Retriever, embedder_named
-from picscribe.store import DB_NAME, Store, TextEmbedder
+from picscribe.store import DB_NAME, TextEmbedder
 
 from .config import Config, ConfigError
 
 if TYPE_CHECKING:
     from picscribe.indexer import Indexer
+    from picscribe.store import SearchSource, SearchView, Store
 
 
 def open_store(cfg: Config, *, create: bool = True, read_only: bool = False) -> Store:
+    # Imported here: a cold search reads through a SearchView and never loads the Store (SQLAlchemy).
+    from picscribe.store import Store
+
     return Store.open(cfg.home, create=create, read_only=read_only)
+
+
+def open_search_view(cfg: Config) -> SearchView | None:
+    """The index opened for search without SQLAlchemy; None where only the Store can serve it."""
+    from picscribe.store import SearchView  # numpy and FAISS: not for commands that only count (status)
+
+    return SearchView.open(cfg.home)
 
 
 def index_exists(cfg: Config) -> bool:
@@ -93,7 +104,7 @@ def indexer_for(
     return RayIndexer(store, captioner, embedder_for(cfg), options, recipe=recipe, ray=ray)
 
 
-def retriever_for(cfg: Config, store: Store) -> Retriever:
+def retriever_for(cfg: Config, store: SearchSource) -> Retriever:
     # Queries through numpy where the model allows: a search imports no torch.
     name = store.embedder_name or cfg.embedder
-    return Retriever(store, embedder_named(name, cache_dir=cfg.cache_dir / "models", for_search=True))
+    return Retriever(store, embedder_named(name, cache_dir=cfg.cache_dir / "models"))

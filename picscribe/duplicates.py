@@ -20,10 +20,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from picscribe.store import SAME_PICTURE_MAX_BITS, LibraryFile, Store, as_codes, components, near_pairs
+from picscribe.store import SAME_PICTURE_MAX_BITS, as_codes, components, near_pairs
+
+if TYPE_CHECKING:  # annotations only: `picscribe search` imports this module (the Library) and not the Store
+    from picscribe.store import LibraryFile, Store
 
 TIERS = ("exact", "same", "similar")
 

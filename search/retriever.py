@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from picscribe.store import HitRow, Place, SearchFilters, Store, TextEmbedder, VectorIndex
+from picscribe.store import HitRow, Place, SearchFilters, TextEmbedder
 
 from .collapse import collapse_copies
 from .explain import Matched, explain
@@ -14,6 +15,9 @@ from .fusion import DEFAULT_WEIGHTS, FusionWeights, fuse, text_share
 from .prompts import embed_queries
 from .query import query_words, quoted_phrases
 from .weak_match import weak_match_score
+
+if TYPE_CHECKING:  # annotations only: a cold search reads through a SearchView and never imports the Store
+    from picscribe.store import SearchSource, VectorIndex
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,9 @@ NO_FILTERS = SearchFilters()
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: TextEmbedder, weights: FusionWeights = DEFAULT_WEIGHTS) -> None:
+    """Searches ``store``: the Store, or a cold search's SearchView (the same SQL, without SQLAlchemy)."""
+
+    def __init__(self, store: SearchSource, embedder: TextEmbedder, weights: FusionWeights = DEFAULT_WEIGHTS) -> None:
         self.store = store
         self.embedder = embedder
         self.weights = weights

@@ -15,7 +15,7 @@ from picscribe._lazy_exports import lazy_exports
 
 #: Each public name and the private module that defines it.
 _EXPORTS = {
-    "DB_NAME": "_db",
+    "DB_NAME": "_sqlite_files",
     "StoreError": "_errors",
     "StoreFull": "_errors",
     "SCHEMA_VERSION": "_migrations",
@@ -39,15 +39,16 @@ _EXPORTS = {
     "StoreStatus": "_records",
     "TextEmbedder": "_records",
     "CaptionToEmbed": "_reembed",
+    "SearchSource": "_search_source",
+    "SearchView": "_search_view",
     "Store": "_store",
     "process_umask": "_umask",
-    "VECTORS_NAME": "_vector_cache",
+    "VECTORS_NAME": "_vector_file",
     "CorruptIndexFile": "_vector_index",
     "VectorIndex": "_vector_index",
 }
 
 if TYPE_CHECKING:
-    from ._db import DB_NAME
     from ._errors import StoreError, StoreFull
     from ._migrations import SCHEMA_VERSION, SchemaTooNew
     from ._near_pairs import SAME_PICTURE_MAX_BITS, as_codes, components, near_pairs
@@ -68,9 +69,12 @@ if TYPE_CHECKING:
         TextEmbedder,
     )
     from ._reembed import CaptionToEmbed
+    from ._search_source import SearchSource
+    from ._search_view import SearchView
+    from ._sqlite_files import DB_NAME
     from ._store import Store
     from ._umask import process_umask
-    from ._vector_cache import VECTORS_NAME
+    from ._vector_file import VECTORS_NAME
     from ._vector_index import CorruptIndexFile, VectorIndex
 
 __all__ = [
@@ -92,6 +96,8 @@ __all__ = [
     "Place",
     "SchemaTooNew",
     "SearchFilters",
+    "SearchSource",
+    "SearchView",
     "Store",
     "StoreError",
     "StoreFull",

@@ -8,32 +8,34 @@ readability matters more than the driver's per-row overhead.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from . import _schema as t
+from ._chunks import chunks
 from ._errors import StoreError, StoreFull
 from ._migrations import SCHEMA_VERSION
-from ._sqlite_files import connect_read_only
+from ._search_reads import meta_value
+from ._sqlite_files import DB_NAME, configure, connect_read_only
 
-DB_NAME = "index.sqlite"
-# SQLite caps bound parameters per statement; stay well below it.
-_CHUNK = 500
-
-_Item = TypeVar("_Item")
-
-
-def chunks(items: Sequence[_Item], size: int = _CHUNK) -> Iterator[Sequence[_Item]]:
-    """``items`` in slices small enough to bind one parameter per item."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+__all__ = [
+    "DB_NAME",
+    "Database",
+    "StoreError",
+    "StoreFull",
+    "chunks",
+    "driver",
+    "generation",
+    "get_meta",
+    "make_engine",
+    "set_meta",
+]
 
 
 def _is_disk_full(exc: OperationalError) -> bool:
@@ -54,27 +56,13 @@ def make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-        # Hand transaction control to SQLAlchemy's "begin" event below, so
-        # that writers can take the write lock up front (BEGIN IMMEDIATE) and
-        # never fail half-way through with "database is locked".
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
         # A database from a newer picscribe is refused by migrate(); leave it
         # exactly as it is, and switching its journal mode would be a write.
-        (version,) = cur.execute("PRAGMA user_version").fetchone()
+        (version,) = dbapi_conn.execute("PRAGMA user_version").fetchone()
         if version <= SCHEMA_VERSION and not read_only:
-            cur.execute("PRAGMA journal_mode = WAL")
-        # NORMAL is durable against process crashes in WAL mode; only an OS
-        # crash or power loss can drop the last transactions.
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA busy_timeout = 30000")
-        # 64 MB page cache (default 2 MB): at 1M images the path, hash and
-        # FTS indexes no longer fit the default, and bulk inserts and
-        # filtered searches then re-read the same pages from disk.
-        cur.execute("PRAGMA cache_size = -65536")
-        cur.execute("PRAGMA temp_store = MEMORY")
-        cur.close()
+            dbapi_conn.execute("PRAGMA journal_mode = WAL")
+        # Transaction control goes to the "begin" event below.
+        configure(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -84,8 +72,16 @@ def make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
     return engine
 
 
+def driver(conn: Connection) -> sqlite3.Connection:
+    """The stdlib connection under ``conn``, in ``conn``'s transaction: what the
+    SQL shared with search's view (``_search_reads``, ``_vector_file``) runs on."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
 def get_meta(conn: Connection, key: str) -> str | None:
-    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one_or_none()
+    return meta_value(driver(conn), key)
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:

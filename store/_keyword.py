@@ -28,8 +28,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-
-from sqlalchemy import Connection
+from sqlite3 import Connection
 
 #: The most rows a MATCH may hit for SQLite to rank them (about 12 ms).
 RANK_CAP = 10_000
@@ -56,8 +55,14 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
     return (value << 8) | buf[i], i + 1
 
 
+def search_text_index() -> KeywordIndex:
+    """The index over ``search_text``, the FTS5 table the migrations create (one per Store or search view)."""
+    return KeywordIndex("search_text", ("caption", "tags", "ocr", "objects", "place"), "porter unicode61")
+
+
 class KeywordIndex:
-    """Finding and scoring over ``table`` (rowid = caption id). One per Store;
+    """Finding and scoring over ``table`` (rowid = caption id). One per Store or
+    search view, each passing the stdlib connection of its read transaction;
     thread-safe (the tokenizer connection is shared under a lock)."""
 
     def __init__(self, table: str, columns: Sequence[str], tokenize: str) -> None:
@@ -109,7 +114,7 @@ class KeywordIndex:
     def _count_upto(self, conn: Connection, match: str) -> int:
         """Rows ``match`` hits, counted up to RANK_CAP + 1 (about 0.05 µs a row)."""
         sql = f"SELECT count(*) FROM (SELECT 1 FROM {self.table} WHERE {self.table} MATCH ? LIMIT ?)"
-        return int(conn.exec_driver_sql(sql, (match, RANK_CAP + 1)).scalar_one())
+        return int(conn.execute(sql, (match, RANK_CAP + 1)).fetchone()[0])
 
     def _rank(self, conn: Connection, match: str, limit: int, allowed: str | None) -> list[int]:
         sql = f"SELECT rowid FROM {self.table} WHERE {self.table} MATCH ?"
@@ -120,7 +125,7 @@ class KeywordIndex:
             sql += " AND +rowid IN (SELECT value FROM json_each(?))"
             params += (allowed,)
         sql += f" ORDER BY bm25({self.table}) LIMIT ?"
-        return [int(r[0]) for r in conn.exec_driver_sql(sql, params + (limit,))]
+        return [int(r[0]) for r in conn.execute(sql, params + (limit,))]
 
     # -- scoring ---------------------------------------------------------
 
@@ -146,9 +151,7 @@ class KeywordIndex:
             idf[w] = value if value > 0 else 1e-6  # fts5_aux.c's floor for very common words
         cols = ", ".join(self.columns)
         placeholders = ",".join("?" * len(ids))
-        rows = conn.exec_driver_sql(
-            f"SELECT rowid, {cols} FROM {self.table} WHERE rowid IN ({placeholders})", tuple(ids)
-        ).all()
+        rows = conn.execute(f"SELECT rowid, {cols} FROM {self.table} WHERE rowid IN ({placeholders})", ids).fetchall()
         freq, length = self._term_counts(rows, set(stems.values()))
         out: dict[int, float] = {}
         for cid, counts in freq.items():
@@ -158,9 +161,8 @@ class KeywordIndex:
 
     def _totals(self, conn: Connection) -> tuple[int, int]:
         """Row count and total tokens (all columns), from FTS5's own averages record."""
-        blob = conn.exec_driver_sql(
-            f"SELECT block FROM {self.table}_data WHERE id = ?", (_AVERAGES_ROWID,)
-        ).scalar_one_or_none()
+        row = conn.execute(f"SELECT block FROM {self.table}_data WHERE id = ?", (_AVERAGES_ROWID,)).fetchone()
+        blob: bytes | None = None if row is None else row[0]
         if not blob:
             return 0, 0
         n_rows, i = _varint(blob, 0)
@@ -180,7 +182,7 @@ class KeywordIndex:
         out: dict[str, int] = {}
         for w in words:
             if w not in cache:
-                cache[w] = int(conn.exec_driver_sql(sql, (phrase(w),)).scalar_one())
+                cache[w] = int(conn.execute(sql, (phrase(w),)).fetchone()[0])
             out[w] = cache[w]
         return out
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
-from ._db import chunks
+from ._chunks import chunks
 from ._records import PhotoDetails, Place
+
+if TYPE_CHECKING:  # annotations only: search's filters fold text without importing SQLAlchemy
+    from sqlalchemy import Connection
 
 #: Columns in the order ``details_row`` gives them and ``_UPSERT`` binds them.
 COLUMNS = (

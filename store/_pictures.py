@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ._db import Database, chunks
-from ._filters import folder_range
+from . import _search_reads as search_reads
+from ._db import Database, chunks, driver
+from ._filter_sql import folder_range
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,7 @@ class Pictures:
     def picture_hashes(self, content_hashes: Iterable[str] | None = None) -> dict[str, bytes]:
         """The picture hash of each content that has one (all of them when ``content_hashes`` is None)."""
         with self._db.read() as conn:
-            if content_hashes is None:
-                rows = conn.exec_driver_sql("SELECT content_hash, hash FROM picture_hashes").cursor.fetchall()
-                return {h: bytes(code) for h, code in rows}
-            found: dict[str, bytes] = {}
-            for part in chunks(sorted(set(content_hashes))):
-                marks = ", ".join("?" * len(part))
-                sql = f"SELECT content_hash, hash FROM picture_hashes WHERE content_hash IN ({marks})"
-                found.update((h, bytes(code)) for h, code in conn.exec_driver_sql(sql, tuple(part)).cursor.fetchall())
-            return found
+            return search_reads.picture_hashes(driver(conn), content_hashes)
 
     def contents_without_picture_hash(self) -> dict[str, str]:
         """Content indexed before picture hashes existed: content hash -> one of its paths (the first by name)."""

@@ -16,10 +16,7 @@ from pathlib import Path
 
 from ._migrations import SCHEMA_VERSION
 from ._records import StoreStatus
-from ._sqlite_files import connect_read_only, has_wal_files, remove_wal_files
-
-#: The file name of the index database (``_db.DB_NAME``, which imports SQLAlchemy).
-_DB_NAME = "index.sqlite"
+from ._sqlite_files import DB_NAME, connect_read_only, has_wal_files, remove_wal_files
 
 
 def status_of(conn: sqlite3.Connection, home: Path | str, failure_limit: int = 50) -> StoreStatus:
@@ -40,7 +37,7 @@ def status_of(conn: sqlite3.Connection, home: Path | str, failure_limit: int = 5
     ).fetchall()
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     embedder = meta.get("embedder")
-    # One vector per current caption embedded by the index's embedder (_vector_cache.searchable_count).
+    # One vector per current caption embedded by the index's embedder (_vector_file.searchable_count).
     (searchable,) = conn.execute(
         "SELECT count(*) FROM current_captions AS cc JOIN embeddings AS e ON e.caption_id = cc.caption_id"
         " WHERE e.embedder = ?",
@@ -71,7 +68,7 @@ def quick_status(home: Path, failure_limit: int = 50) -> StoreStatus | None:
     way cannot answer (no index, or a schema that is not this version's: an older
     one is migrated and a newer one refused by ``Store.open``), so the caller opens
     the store as usual and gets its answer or its error."""
-    db_path = home / _DB_NAME
+    db_path = home / DB_NAME
     if not db_path.is_file():
         return None
     # A read-only connection makes the -wal and -shm files of a database that had

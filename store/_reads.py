@@ -2,22 +2,22 @@
 hits, everything about one image, the list of indexed paths, the index's
 status, and the caption a human edit starts from.
 
-SQLAlchemy Core throughout: joins composed with the filter conditions of
-``_filters``, at most a few hundred rows a call.
+What search reads is SQL text shared with search's view (``_search_reads``),
+run here on this store's connection; the rest is SQLAlchemy Core, at most a
+few hundred rows a call.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from . import _schema as t
+from . import _search_reads as search_reads
 from ._current import SEARCH_TASK
-from ._db import Database, StoreError, chunks
-from ._filters import filter_clauses
+from ._db import Database, StoreError, driver
 from ._photo_details import details_by_hash
 from ._quick_status import status_of
 from ._records import (
@@ -25,7 +25,6 @@ from ._records import (
     CaptionRecord,
     HitRow,
     ImageDetail,
-    Place,
     SearchFilters,
     StoredCaption,
     StoreStatus,
@@ -42,90 +41,12 @@ class Reads:
 
     def hit_rows(self, caption_ids: Sequence[int], filters: SearchFilters = NO_FILTERS) -> dict[int, list[HitRow]]:
         """For each caption id, the image rows (paths) searched by it."""
-        if not caption_ids:
-            return {}
-        c, i, d = t.captions, t.images, t.photo_details
-        q = (
-            select(
-                c.c.id,
-                i.c.path,
-                i.c.content_hash,
-                c.c.text,
-                c.c.captioner,
-                c.c.model_id,
-                c.c.human,
-                c.c.ocr_text,
-                i.c.width,
-                i.c.height,
-                i.c.taken_at,
-                d.c.city,
-                d.c.region,
-                d.c.country,
-                d.c.country_code,
-                d.c.camera,
-            )
-            .select_from(
-                _current_join.join(i, i.c.content_hash == t.current_captions.c.content_hash).outerjoin(
-                    d, d.c.content_hash == i.c.content_hash
-                )
-            )
-            .where(i.c.status == "ok", *filter_clauses(filters))
-        )
-        rows_by_id: dict[int, list] = {}
-        tags: dict[int, list[str]] = {}
-        objects: dict[int, list[tuple[str, int]]] = {}
         with self._db.read() as conn:
-            for chunk in chunks(list(caption_ids)):
-                for row in conn.execute(q.where(c.c.id.in_(chunk)).order_by(i.c.path)):
-                    rows_by_id.setdefault(row[0], []).append(row)
-                tq = (
-                    select(t.tags.c.caption_id, t.tags.c.label)
-                    .where(t.tags.c.caption_id.in_(chunk))
-                    .order_by(t.tags.c.caption_id, t.tags.c.score.desc())
-                )
-                for cid, label in conn.execute(tq):
-                    tags.setdefault(cid, []).append(label)
-                oq = (
-                    select(t.objects.c.caption_id, t.objects.c.label, t.objects.c.count)
-                    .where(t.objects.c.caption_id.in_(chunk))
-                    .order_by(t.objects.c.caption_id, t.objects.c.count.desc(), t.objects.c.label)
-                )
-                for cid, label, count in conn.execute(oq):
-                    objects.setdefault(cid, []).append((label, count))
-        return {
-            cid: [
-                HitRow(
-                    caption_id=r[0],
-                    path=r[1],
-                    content_hash=r[2],
-                    caption=r[3],
-                    captioner=r[4],
-                    model_id=r[5],
-                    human=bool(r[6]),
-                    ocr_text=r[7],
-                    width=r[8],
-                    height=r[9],
-                    taken_at=r[10],
-                    tags=tuple(tags.get(cid, ())),
-                    objects=tuple(objects.get(cid, ())),
-                    place=Place(*r[11:15]) if any(r[11:15]) else None,
-                    camera=r[15],
-                )
-                for r in rows
-            ]
-            for cid, rows in rows_by_id.items()
-        }
+            return search_reads.hit_rows(driver(conn), caption_ids, filters)
 
     def current_caption_id_for_path(self, path: str) -> int | None:
-        q = (
-            select(t.current_captions.c.caption_id)
-            .select_from(
-                t.current_captions.join(t.images, t.images.c.content_hash == t.current_captions.c.content_hash)
-            )
-            .where(t.images.c.path == path)
-        )
         with self._db.read() as conn:
-            return conn.execute(q).scalar_one_or_none()
+            return search_reads.current_caption_id_for_path(driver(conn), path)
 
     def ok_paths(self) -> list[str]:
         """Every path indexed without error, sorted."""
@@ -209,21 +130,12 @@ class Reads:
     def status(self, failure_limit: int = 50) -> StoreStatus:
         # The same queries as status's quick read (_quick_status), on this transaction's connection.
         with self._db.read() as conn:
-            raw = conn.connection.dbapi_connection
-            assert isinstance(raw, sqlite3.Connection)
-            return status_of(raw, self._db.home, failure_limit)
+            return status_of(driver(conn), self._db.home, failure_limit)
 
     def object_labels(self) -> list[tuple[str, int]]:
         """Each object label on a searched caption, with how many contents carry it, most common first."""
-        o = t.objects
         with self._db.read() as conn:
-            rows = conn.execute(
-                select(o.c.label, func.count())
-                .select_from(t.current_captions.join(o, o.c.caption_id == t.current_captions.c.caption_id))
-                .group_by(o.c.label)
-                .order_by(func.count().desc(), o.c.label)
-            ).all()
-        return [(label, int(count)) for label, count in rows]
+            return search_reads.object_labels(driver(conn))
 
 
 def _stored_captions(conn: Connection, content_hash: str) -> tuple[StoredCaption, ...]:

@@ -1,6 +1,7 @@
 """Opening the index file read-only with the stdlib ``sqlite3``, and leaving
-the home as a reader found it. Shared by the SQLAlchemy engine (``_db``) and
-``status``'s quick read (``_quick_status``), which does not import SQLAlchemy."""
+the home as a reader found it. Shared by the SQLAlchemy engine (``_db``),
+``status``'s quick read (``_quick_status``) and search's view (``_search_view``),
+which do not import SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -11,6 +12,32 @@ import urllib.parse
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: The file name of the index database in its home.
+DB_NAME = "index.sqlite"
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """The settings every connection to an index gets, SQLAlchemy's (``_db.make_engine``)
+    and the search view's (``_search_view``) alike.
+
+    Transactions are begun explicitly (``BEGIN DEFERRED`` to read, ``BEGIN
+    IMMEDIATE`` to write, so that writers take the write lock up front and
+    never fail half-way through with "database is locked").
+    """
+    conn.isolation_level = None
+    cur = conn.cursor()
+    # NORMAL is durable against process crashes in WAL mode; only an OS
+    # crash or power loss can drop the last transactions.
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA busy_timeout = 30000")
+    # 64 MB page cache (default 2 MB): at 1M images the path, hash and
+    # FTS indexes no longer fit the default, and bulk inserts and
+    # filtered searches then re-read the same pages from disk.
+    cur.execute("PRAGMA cache_size = -65536")
+    cur.execute("PRAGMA temp_store = MEMORY")
+    cur.close()
 
 
 def connect_read_only(db_path: Path) -> sqlite3.Connection:

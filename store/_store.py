@@ -9,8 +9,10 @@ SQLite on open. A kill -9 at any point therefore loses nothing committed.
 - ``_catalog``: what the indexer looks up before it writes;
 - ``_writes``: the write path, with ``_current`` (which caption search uses);
 - ``_vector_cache``: the FAISS cache kept in step with SQLite;
-- ``_filters``: SQL for ``SearchFilters``; ``_keyword``: keyword retrieval;
-- ``_reads``: hit rows, image detail, browse and status;
+- ``_filter_sql``: SQL for ``SearchFilters``; ``_keyword``: keyword retrieval;
+- ``_search_reads``: what search reads, as SQL text over a stdlib ``sqlite3``
+  connection, shared with ``_search_view`` (a cold search without SQLAlchemy);
+- ``_reads``: image detail, browse and status;
 - ``_export``: rows for export, and the stored captions an import compares with.
 """
 
@@ -25,11 +27,11 @@ import numpy as np
 from sqlalchemy import Engine
 
 from . import _db
+from . import _search_reads as search_reads
 from ._catalog import Catalog
-from ._db import DB_NAME, Database, StoreError, generation
+from ._db import DB_NAME, Database, StoreError, driver, generation
 from ._export import CaptionKey, Exchange
-from ._filters import allowed_caption_ids, filter_caption_ids
-from ._keyword import KeywordIndex
+from ._keyword import search_text_index
 from ._migrations import SCHEMA_VERSION, migrate
 from ._photo_details import contents_without_details, details_by_hash
 from ._pictures import LibraryFile, Pictures
@@ -50,7 +52,8 @@ from ._records import (
 from ._reembed import CaptionToEmbed, Reembedding
 from ._sqlite_files import remove_wal_files
 from ._temp_files import remove_stale_temp_files
-from ._vector_cache import VECTORS_NAME, VectorCache
+from ._vector_cache import VectorCache
+from ._vector_file import VECTORS_NAME
 from ._vector_index import VectorIndex
 from ._writes import Writer
 
@@ -73,7 +76,7 @@ class Store:
         self._exchange = Exchange(self._db)
         self._pictures = Pictures(self._db)
         self._reembedding = Reembedding(self._db, lock)
-        self._keywords = KeywordIndex("search_text", ("caption", "tags", "ocr", "objects", "place"), "porter unicode61")
+        self._keywords = search_text_index()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -312,12 +315,12 @@ class Store:
     def allowed_caption_ids(self, filters: SearchFilters) -> np.ndarray:
         """Every searched caption id that ``filters`` lets through, sorted."""
         with self._db.read() as conn:
-            return allowed_caption_ids(conn, filters)
+            return search_reads.allowed_caption_ids(driver(conn), filters)
 
     def filter_caption_ids(self, filters: SearchFilters, caption_ids: Sequence[int]) -> set[int]:
         """The ids among ``caption_ids`` that ``filters`` lets through."""
         with self._db.read() as conn:
-            return filter_caption_ids(conn, filters, caption_ids)
+            return search_reads.filter_caption_ids(driver(conn), filters, caption_ids)
 
     def keyword_candidates(self, words: Sequence[str], depth: int, allowed: np.ndarray | None = None) -> list[int]:
         """Up to ``depth`` caption ids that match query ``words``, found at a
@@ -325,13 +328,13 @@ class Store:
         ``allowed``, only those ids."""
         allowed_json = None if allowed is None else "[" + ",".join(map(str, allowed.tolist())) + "]"
         with self._db.read() as conn:
-            return self._keywords.discover(conn, words, depth, generation(conn), allowed_json)
+            return self._keywords.discover(driver(conn), words, depth, generation(conn), allowed_json)
 
     def keyword_scores(self, words: Sequence[str], caption_ids: Iterable[int]) -> dict[int, float]:
         """BM25 of the OR of ``words`` for each of ``caption_ids`` that matches
         any (equal to SQLite's ``-bm25()``); ids matching none are absent."""
         with self._db.read() as conn:
-            return self._keywords.bm25(conn, words, caption_ids, generation(conn))
+            return self._keywords.bm25(driver(conn), words, caption_ids, generation(conn))
 
     def hit_rows(self, caption_ids: Sequence[int], filters: SearchFilters = NO_FILTERS) -> dict[int, list[HitRow]]:
         """For each caption id, the image rows (paths) searched by it."""

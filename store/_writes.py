@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from ._current import SEARCH_TASK, Candidate, diff_current, pick_all
 from ._db import Database, StoreError, generation, get_meta, set_meta
-from ._filters import folder_range
+from ._filter_sql import folder_range
 from ._photo_details import UPSERT as _UPSERT_DETAILS
 from ._photo_details import details_row, place_words_by_caption
 from ._records import CaptionRecord, FailureRecord, ImageRecord, PhotoDetails
@@ -311,7 +311,7 @@ def _move(conn: Connection, old: str, new: str, affected: set[str]) -> int:
         _run(conn, "DELETE FROM images WHERE path = ?", new)
         _run(conn, "DELETE FROM images WHERE path = ? AND status != 'ok'", old)
         return _run(conn, "UPDATE images SET path = ? WHERE path = ?", new, old)
-    # A folder: a key range over the path index (see _filters.inside_folder).
+    # A folder: a key range over the path index (see _filter_sql.folder_range).
     under_old = "path >= ? AND path < ?"
     old_range = folder_range(old)
     if not _fetch(conn, f"SELECT 1 FROM images WHERE {under_old} LIMIT 1", *old_range):

@@ -179,6 +179,8 @@ def search(
         # Still searched: an unplugged drive's photos stay in the index; a typo finds nothing, and this says why.
         say(printable(f"Warning: --folder {folder.expanduser().absolute()} does not exist or is not a folder"))
     with Library(ctx.cfg, read_only=True) as lib:
+        # First: it opens the index for search (without SQLAlchemy where it can), and --object reads it.
+        retriever = lib.retriever
         filters = SearchFilters(
             folder=str(folder.expanduser().absolute()) if folder else None,
             date_from=start,
@@ -190,7 +192,6 @@ def search(
             place=place.strip() or None if place else None,
             camera=camera.strip() or None if camera else None,
         )
-        retriever = lib.retriever
         # Load the model before the clock starts: the per-query time shown
         # should be the query's, not the one-time model load's.
         retriever.embedder.embed(["warm-up"])

@@ -1,8 +1,8 @@
 """A cold ``picscribe --help``, ``status``, ``search`` and ``export`` import no
 model or UI library: each runs in a fresh process, and that process reports
 which heavy modules it loaded. ``status`` and ``search`` also skip what they do
-not use (SQLAlchemy, numpy and FAISS for status's counts; Pillow and the
-indexing pipeline for a search)."""
+not use (SQLAlchemy, numpy and FAISS for status's counts; SQLAlchemy, Pillow
+and the indexing pipeline for a search)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 from support.cli import Run, index_json
+from support.embedder_models import cls_pooled_copy
+from support.old_schema import downgrade_to_version_7
+
+from picscribe.store import DB_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -75,8 +79,10 @@ def test_help_status_search_and_export_import_no_model_or_ui_library(
     assert loaded == []
 
 
-#: What a search needs none of: decoding and indexing photos, export and import, metadata writers.
+#: What a search needs none of: SQLAlchemy (it reads through the search view, with the stdlib
+#: sqlite3), decoding and indexing photos, export and import, metadata writers.
 NOT_FOR_SEARCH = (
+    "sqlalchemy",
     "PIL",
     "picscribe.indexer.pipeline",
     "picscribe.indexer.decode",
@@ -84,7 +90,7 @@ NOT_FOR_SEARCH = (
     "picscribe.metadata",
 )
 #: What status's counts need none of: it reads SQLite with the stdlib sqlite3.
-NOT_FOR_STATUS = ("sqlalchemy", "numpy", "faiss", *NOT_FOR_SEARCH)
+NOT_FOR_STATUS = ("numpy", "faiss", *NOT_FOR_SEARCH)
 
 
 def test_status_and_search_import_only_what_they_use(run: Run, photos: Path, home: Path, tmp_path: Path) -> None:
@@ -95,9 +101,23 @@ def test_status_and_search_import_only_what_they_use(run: Run, photos: Path, hom
     assert json.loads(done.stdout)["searchable"] == 6
     assert loaded == []
 
+    # The first search after indexing also rebuilds the FAISS cache (the indexer leaves it behind SQLite).
+    assert not (home / "vectors.faiss").exists()
     done, loaded = cold_run(tmp_path, home, "search", "a red picture", "--json", "-k", "2", heavy=NOT_FOR_SEARCH)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 2
+    assert loaded == []
+    assert (home / "vectors.faiss").is_file()
+
+    # Every filter, --no-collapse and a query read from stdin, on the fast path too.
+    filtered = ("--folder", str(photos), "--from", "1990", "--to", "2100-12", "--place", "Lisbon", "--camera", "x")
+    for args in [filtered, ("--has-text", "--captioner", "fake", "--model", "fake-v1"), ("--no-collapse",)]:
+        done, loaded = cold_run(tmp_path, home, "search", "a red picture", "--json", *args, heavy=NOT_FOR_SEARCH)
+        assert done.returncode == 0, done.stderr
+        assert isinstance(json.loads(done.stdout), list)
+        assert loaded == []
+    done, loaded = cold_run(tmp_path, home, "search", "--object", "dog", "red", heavy=NOT_FOR_SEARCH)
+    assert done.returncode == 2 and "--object" in done.stderr  # the fake captioner detects no objects
     assert loaded == []
 
     # The control: `status --labels` opens the store the usual way, and the probe sees it.
@@ -105,11 +125,27 @@ def test_status_and_search_import_only_what_they_use(run: Run, photos: Path, hom
     assert done.returncode == 0, done.stderr
     assert {"sqlalchemy", "numpy", "faiss"} <= set(loaded)
 
+    # And for search: an index at an older schema is searched through the Store (which migrates it).
+    downgrade_to_version_7(home / DB_NAME)
+    done, loaded = cold_run(tmp_path, home, "search", "a red picture", "--json", "-k", "2", heavy=NOT_FOR_SEARCH)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 2
+    assert loaded == ["sqlalchemy"]
 
-def test_the_probe_sees_what_indexing_imports(photos: Path, home: Path, tmp_path: Path) -> None:
-    """The control: embedding captions loads sentence-transformers and torch,
-    and the same probe reports them, so an empty report above means something."""
+
+def test_indexing_embeds_captions_without_torch_and_the_probe_sees_the_fallback(
+    photos: Path, home: Path, tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captions are embedded in numpy, as queries are: an index run whose captioner
+    needs no model library imports none. The control: a model only
+    sentence-transformers runs (CLS pooling) loads it and torch, and the same
+    probe reports them, so the empty reports in this file mean something."""
     done, loaded = cold_run(tmp_path, home, "index", str(photos), "--captioner", "fake")
+    assert done.returncode == 0, done.stderr
+    assert loaded == []
+
+    monkeypatch.setenv("PICSCRIBE_EMBEDDER", str(cls_pooled_copy(model_cache, tmp_path / "cls-pooled")))
+    done, loaded = cold_run(tmp_path, tmp_path / "other-home", "index", str(photos), "--captioner", "fake")
     assert done.returncode == 0, done.stderr
     assert {"torch", "sentence_transformers"} <= set(loaded)
 

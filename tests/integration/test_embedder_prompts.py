@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picscribe.search import QueryEmbedder, SentenceTransformerEmbedder, embed_queries
+from picscribe.search import SentenceEmbedder, SentenceTransformerEmbedder, embed_queries
 from picscribe.search.embedder import bundled_model_dir
 from picscribe.search.prompts import is_e5, prompts_for
 
@@ -47,7 +47,7 @@ def test_e5_names_get_query_and_passage_prompts(minilm: Path, tmp_path: Path, mo
     assert _cosines(queries, passages).max() < 0.99
 
     # Search's numpy path adds the same prompt sentence-transformers does.
-    fast = QueryEmbedder(e5, cache_dir=model_cache)
+    fast = SentenceEmbedder(e5, cache_dir=model_cache)
     assert fast.backend == "numpy"
     assert _cosines(fast.embed_queries(TEXTS), queries).min() > 0.999
     assert _cosines(fast.embed(TEXTS), passages).min() > 0.999
@@ -55,7 +55,7 @@ def test_e5_names_get_query_and_passage_prompts(minilm: Path, tmp_path: Path, mo
 
 
 def test_a_model_without_prompts_embeds_both_sides_alike(minilm: Path, model_cache: Path) -> None:
-    embedder = QueryEmbedder(str(minilm), cache_dir=model_cache)
+    embedder = SentenceEmbedder(str(minilm), cache_dir=model_cache)
     np.testing.assert_allclose(embedder.embed_queries(TEXTS), embedder.embed(TEXTS), atol=1e-6)
 
 

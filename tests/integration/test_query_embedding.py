@@ -1,20 +1,19 @@
-"""Queries are embedded without torch (numpy, from the model's own weights and
-tokenizer), and the vectors are the ones sentence-transformers gives, so a
-query still lands next to captions that sentence-transformers embedded."""
+"""Queries and captions are embedded without torch (numpy, from the model's own
+weights and tokenizer), and the vectors are the ones sentence-transformers
+gives, so a query lands next to captions that either path embedded (an index
+built before captions moved to numpy included)."""
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.embedder_models import bundled_copy, cls_pooled_copy
 
-from picscribe.search import QueryEmbedder, SentenceTransformerEmbedder
+from picscribe.search import SentenceEmbedder, SentenceTransformerEmbedder
 from picscribe.search._numpy_bert import load
-from picscribe.search.embedder import bundled_model_dir
 
 _WORDS = (
     "a an the two three several dog dogs cat puppy horse giraffe zebra elephant bird pizza sandwich cake bowl "
@@ -47,7 +46,7 @@ def varied_queries(n: int, seed: int = 20) -> list[str]:
 def test_query_vectors_match_sentence_transformers_on_1000_queries(model_cache: Path) -> None:
     queries = varied_queries(1000)
     assert len(set(queries)) > 950
-    fast = QueryEmbedder(cache_dir=model_cache / "models")
+    fast = SentenceEmbedder(cache_dir=model_cache / "models")
     assert fast.backend == "numpy"  # else this would compare sentence-transformers with itself
     reference = SentenceTransformerEmbedder(cache_dir=model_cache / "models")
     ours, theirs = fast.embed(queries), reference.embed(queries)
@@ -61,33 +60,52 @@ def test_query_vectors_match_sentence_transformers_on_1000_queries(model_cache: 
         np.testing.assert_allclose(fast.embed([queries[i]])[0], ours[i], atol=1e-5)
 
 
-def _bundled_copy(model_cache: Path, target: Path) -> Path:
-    """The bundled model's folder, with its big files linked, not copied."""
-    source = bundled_model_dir(model_cache / "models")
-    assert source is not None
-    shutil.copytree(source, target, copy_function=lambda s, d: Path(d).symlink_to(s))
-    return target
+def descriptions(n: int, seed: int = 18) -> list[str]:
+    """``n`` caption-like texts as long as the offline captioner's descriptions
+    with their tags (30 to 150 words, a few past 256 tokens), from a fixed seed."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        sentences = [
+            " ".join(rng.choice(_WORDS) for _ in range(rng.randint(4, 14))).capitalize() + "."
+            for _ in range(rng.randint(3, 12))
+        ]
+        texts.append(" ".join(sentences) + " Tags: " + ", ".join(rng.sample(_WORDS, 8)))
+    return texts
+
+
+@pytest.mark.slow
+def test_caption_vectors_match_sentence_transformers_on_long_descriptions(model_cache: Path) -> None:
+    texts = descriptions(200)
+    fast = SentenceEmbedder(cache_dir=model_cache / "models")
+    assert fast.backend == "numpy"
+    ours = fast.embed(texts)
+    theirs = SentenceTransformerEmbedder(cache_dir=model_cache / "models").embed(texts)
+    cosine = (ours * theirs).sum(axis=1)
+    worst = int(cosine.argmin())
+    assert cosine.min() >= 0.999, f"cosine {cosine.min():.6f} for {texts[worst]!r}"
+    # One at a time, or in any other company: the same rows to the bit, so two
+    # photos with one caption tie however the indexer batched them.
+    for i in (0, worst, 199):
+        np.testing.assert_array_equal(fast.embed([texts[i]])[0], ours[i])
+    np.testing.assert_array_equal(fast.embed(texts[::-7]), ours[::-7])
 
 
 def test_a_model_numpy_does_not_reproduce_falls_back_to_sentence_transformers(
     model_cache: Path, tmp_path: Path
 ) -> None:
-    model = _bundled_copy(model_cache, tmp_path / "cls-pooled")
-    pooling = model / "1_Pooling" / "config.json"
-    config = json.loads(pooling.read_text())
-    pooling.unlink()  # a link to the shared cache: replace it, never write through it
-    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    model = cls_pooled_copy(model_cache, tmp_path / "cls-pooled")
     assert load(model) is None
-    embedder = QueryEmbedder(str(model), cache_dir=model_cache / "models")
+    embedder = SentenceEmbedder(str(model), cache_dir=model_cache / "models")
     assert embedder.backend == "sentence-transformers"
     expected = SentenceTransformerEmbedder(str(model), cache_dir=model_cache / "models").embed(["a red bus"])
     np.testing.assert_allclose(embedder.embed(["a red bus"]), expected, atol=1e-6)
 
 
 def test_a_local_copy_of_the_model_takes_the_numpy_path_too(model_cache: Path, tmp_path: Path) -> None:
-    model = _bundled_copy(model_cache, tmp_path / "minilm")
-    embedder = QueryEmbedder(str(model), cache_dir=model_cache / "models")
+    model = bundled_copy(model_cache, tmp_path / "minilm")
+    embedder = SentenceEmbedder(str(model), cache_dir=model_cache / "models")
     assert embedder.backend == "numpy" and embedder.dim == 384
     assert embedder.embed([]).shape == (0, 384)
-    bundled = QueryEmbedder(cache_dir=model_cache / "models").embed(["two dogs on a beach"])
+    bundled = SentenceEmbedder(cache_dir=model_cache / "models").embed(["two dogs on a beach"])
     np.testing.assert_allclose(embedder.embed(["two dogs on a beach"]), bundled, atol=1e-6)
