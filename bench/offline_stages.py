@@ -17,8 +17,8 @@ after another, each on every core, as the captioner ran until issue 20) and
 "after" with the default (``_stages``: as many at once as there are cores,
 one core each); the results of both are compared, photo by photo.
 
-Measured on the 2-core dev machine, shared with other engineers' jobs (it
-was never quiet in this session; the figures are ratios for that reason):
+Measured on the 2-core dev machine, mostly shared with other engineers' jobs
+(the figures are ratios for that reason):
 
 - before only, load average 3.1 to 3.2 (23:49 UTC, 2026-12-01): classifier
   0.040 s/photo, open_nsfw 0.087, CenterNet 0.318, MTCNN 0.124, colours
@@ -44,6 +44,17 @@ was never quiet in this session; the figures are ratios for that reason):
   (wall 4.54 / 3.20 s/photo); results identical. At 1.06 CPU-s/photo two
   free cores caption at most ~1.9 photos/s: OCR text detection alone is
   ~0.38 CPU-s/photo (RapidOCR scales the shorter side up to 736 px).
+- quiet machine, load average 1.4 to 2.2 (03:23 to 03:27 UTC, 2026-12-02),
+  after captions moved to the numpy embedder (no sentence-transformers
+  import in an index run), before / after: classifier 0.036 / 0.041 s/photo,
+  open_nsfw 0.032 / 0.046, CenterNet 0.236 / 0.209, MTCNN 0.099 / 0.108,
+  colours 0.006 / 0.006, OCR 0.427 / 0.459 (text detection 0.305 / 0.358,
+  angle classifier 0.008 / 0.005, recognition 0.112 / 0.093); caption()
+  0.796 / 0.473 s/photo (2.1 photos/s for the models' work); ``picscribe
+  index`` 1.115 / 1.506 img/s; results identical on all 52. The index run's
+  start (CLI imports 0.7 to 1.6 s, torch 1.8 s, the models 1.1 s) and its
+  one-core embedding between batches (2.8 s over the 52) are what keep it
+  under 2 img/s here; over 150 flickr-dev photos it made 1.9 to 2.0 img/s.
 
 Tried and not kept: a low-resolution text-detection gate before OCR (on the
 406 photos of coco-dev, flickr-dev and the samples, 79 of which OCR reads

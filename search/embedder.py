@@ -215,10 +215,9 @@ class SentenceEmbedder(SentenceTransformerEmbedder):
     ``tests/integration/test_query_embedding.py``), so an index built before
     captions moved to numpy searches as it did.
 
-    Captions per second, 400 offline descriptions (68 tokens on average),
-    one thread each (``OMP_NUM_THREADS=1``, as indexing on 2 cores runs):
-    numpy 29.1/s, sentence-transformers 28.1/s, plus 11.2 s to import and
-    load it (``python -m bench.embed_speed``).
+    Captions per second, one thread each (``OMP_NUM_THREADS=1``, as indexing
+    on 2 cores runs), on a quiet machine: numpy 33.5/s, sentence-transformers
+    34.9/s plus 8.3 s to import and load it (``python -m bench.embed_speed``).
     """
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, *, cache_dir: Path, device: str = "cpu") -> None:

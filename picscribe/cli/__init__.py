@@ -121,6 +121,10 @@ def _home_first(args: list[str]) -> list[str]:
     return [*head, *moved, *tail]
 
 
+#: Commands that run many threads for a long time, and get one malloc arena per core (``_malloc_arenas``).
+_LONG_THREADED_JOBS = frozenset({"index", "reindex", "reembed", "watch", "eval"})
+
+
 @click.group(cls=_Picscribe, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
@@ -158,3 +162,7 @@ def main(ctx: click.Context, home: Path | None, verbose: int) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     ctx.obj = Context(cfg)
+    if ctx.invoked_subcommand in _LONG_THREADED_JOBS:
+        from .._malloc_arenas import cap_malloc_arenas
+
+        cap_malloc_arenas()
