@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import _cold_start, _library, _noop, _pipeline, _search, _vectors, offline_stages
+from . import _cold_start, _library, _noop, _pipeline, _search, _vectors, embed_speed, offline_stages
 from ._table import Row, percentiles, render, to_json
 
-SECTIONS = ("search", "store", "coldstart", "noop", "pipeline", "offline")
+SECTIONS = ("search", "store", "coldstart", "embed", "noop", "pipeline", "offline")
 
 
 def _log(msg: str) -> None:
@@ -165,6 +165,9 @@ def main() -> None:
             rows += _cold_start.run(
                 home, f"{n // 1000}k", repeats=3 if q else 5, search_goal_s=1.0 if n <= 10_000 else 2.0
             )
+    if "embed" in args.only:
+        _log("captions embedded per second, numpy and sentence-transformers ...")
+        rows += embed_speed.rows(200 if q else 400)
     if "noop" in args.only:
         _log("no-op re-index ...")
         rows += _noop.run(1_000 if q else 10_000, log=_log)
