@@ -255,6 +255,12 @@ class SentenceEmbedder(SentenceTransformerEmbedder):
             self._looked_for_encoder = True
         return self._encoder
 
+    def __getstate__(self) -> dict[str, object]:
+        # A loaded encoder (memory-mapped weights, a tokenizer) stays in its
+        # process: pickled, it would copy 90 MB of weights to every Ray worker,
+        # which loads its own from the model folder instead.
+        return {**self.__dict__, "_looked_for_encoder": False, "_encoder": None, "_prompts": {}}
+
     @property
     def backend(self) -> str:
         """What embeds the queries: "numpy" or "sentence-transformers"."""

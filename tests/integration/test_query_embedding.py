@@ -5,6 +5,7 @@ built before captions moved to numpy included)."""
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -109,3 +110,14 @@ def test_a_local_copy_of_the_model_takes_the_numpy_path_too(model_cache: Path, t
     assert embedder.embed([]).shape == (0, 384)
     bundled = SentenceEmbedder(cache_dir=model_cache / "models").embed(["two dogs on a beach"])
     np.testing.assert_allclose(embedder.embed(["two dogs on a beach"]), bundled, atol=1e-6)
+
+
+def test_a_loaded_embedder_travels_without_its_weights(model_cache: Path) -> None:
+    """As the Ray engine ships the index's embedder to its workers."""
+    embedder = SentenceEmbedder(cache_dir=model_cache / "models")
+    vector = embedder.embed(["two dogs on a beach"])
+    shipped = pickle.dumps(embedder)
+    assert len(shipped) < 10_000
+    arrived = pickle.loads(shipped)
+    assert arrived.backend == "numpy"
+    np.testing.assert_array_equal(arrived.embed(["two dogs on a beach"]), vector)
