@@ -19,6 +19,19 @@ from ._records import StoreStatus
 from ._sqlite_files import DB_NAME, connect_read_only, has_wal_files, remove_wal_files
 
 
+#: The vectors search holds: one per current caption, embedded by the index's embedder
+#: (here, with no numpy, for status; the FAISS cache counts and rebuilds from it too).
+SEARCHABLE_FROM = (
+    " FROM current_captions AS cc JOIN embeddings AS e ON e.caption_id = cc.caption_id WHERE e.embedder = ?"
+)
+
+
+def searchable_count(conn: sqlite3.Connection, embedder: str) -> int:
+    """How many vectors search holds: one per current caption embedded by ``embedder``."""
+    (count,) = conn.execute("SELECT count(*)" + SEARCHABLE_FROM, (embedder,)).fetchone()
+    return int(count)
+
+
 def status_of(conn: sqlite3.Connection, home: Path | str, failure_limit: int = 50) -> StoreStatus:
     """What the index on ``conn`` holds; run inside one read transaction so the numbers agree with each other."""
     counts = dict(conn.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall())
@@ -37,12 +50,7 @@ def status_of(conn: sqlite3.Connection, home: Path | str, failure_limit: int = 5
     ).fetchall()
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     embedder = meta.get("embedder")
-    # One vector per current caption embedded by the index's embedder (_vector_file.searchable_count).
-    (searchable,) = conn.execute(
-        "SELECT count(*) FROM current_captions AS cc JOIN embeddings AS e ON e.caption_id = cc.caption_id"
-        " WHERE e.embedder = ?",
-        (embedder or "",),
-    ).fetchone()
+    searchable = searchable_count(conn, embedder or "")
     unreadable = json.loads(meta.get("unreadable_folders") or "[]")
     ok = counts.get("ok", 0)
     return StoreStatus(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._quick_status import SEARCHABLE_FROM, searchable_count
 from ._search_reads import meta_value
 from ._vector_index import CorruptIndexFile, IndexHeader, VectorIndex
 
@@ -25,23 +26,15 @@ VECTORS_NAME = "vectors.faiss"
 #: os.access by the effective uid where the platform can (as after seteuid).
 _EFFECTIVE_IDS = os.access in os.supports_effective_ids
 
-#: The vectors search holds: one per current caption, embedded by the index's embedder.
-_SEARCHABLE = " FROM current_captions AS cc JOIN embeddings AS e ON e.caption_id = cc.caption_id WHERE e.embedder = ?"
 #: Rows a rebuild reads at a time (50k x 384 float32: 77 MB).
 _PARTITION = 50_000
-
-
-def searchable_count(conn: sqlite3.Connection, embedder: str) -> int:
-    """How many vectors search holds: one per current caption embedded by ``embedder``."""
-    (count,) = conn.execute("SELECT count(*)" + _SEARCHABLE, (embedder,)).fetchone()
-    return int(count)
 
 
 def build_from_sqlite(conn: sqlite3.Connection, embedder: str, dim: int) -> VectorIndex:
     """The index for the current vectors, its layout chosen by their count,
     streamed in caption-id order so that 1M vectors are never all in memory."""
     dim = dim or 1
-    sql = "SELECT e.caption_id, e.vector" + _SEARCHABLE + " ORDER BY e.caption_id"
+    sql = "SELECT e.caption_id, e.vector" + SEARCHABLE_FROM + " ORDER BY e.caption_id"
 
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         cursor = conn.execute(sql, (embedder,))
