@@ -41,7 +41,7 @@ _models_lock = threading.Lock()
 _numpy_encoders: dict[Path, _numpy_bert.NumpyBertEncoder | None] = {}
 # Per (model, device): the folder its encoder came from, as _models keeps loaded models, so
 # a process keeps using a model it has loaded after it can no longer list the cache.
-_numpy_folders: dict[tuple[str, str], Path | None] = {}
+_numpy_folders: dict[tuple[str, str], Path] = {}
 
 
 def canonical_name(model: str) -> str:
@@ -208,7 +208,7 @@ class SentenceEmbedder(SentenceTransformerEmbedder):
     weights and tokenizer run in numpy when the model is a BERT with mean
     pooling (the bundled MiniLM and most sentence-transformers models), so a
     query costs milliseconds and neither search nor indexing imports torch,
-    transformers and sentence-transformers for it (about 10 s of a 2-core
+    transformers and sentence-transformers for it (8 to 11 s of a 2-core
     machine's start, issue 20); any other model, or a GPU, through
     sentence-transformers. Both give the same vectors (cosine > 0.999 on
     1,000 queries and on long offline descriptions,
@@ -249,7 +249,7 @@ class SentenceEmbedder(SentenceTransformerEmbedder):
                 except OSError:
                     _numpy_encoders[folder] = None
             self._encoder = _numpy_encoders.get(folder) if folder is not None else None
-            if self._encoder is not None:
+            if self._encoder is not None and folder is not None:
                 _numpy_folders[key] = folder
             self._prompts = prompts_for(self._name, folder)
             self._looked_for_encoder = True
@@ -263,7 +263,7 @@ class SentenceEmbedder(SentenceTransformerEmbedder):
 
     @property
     def backend(self) -> str:
-        """What embeds the queries: "numpy" or "sentence-transformers"."""
+        """What embeds captions and queries: "numpy" or "sentence-transformers"."""
         return "numpy" if self._numpy_encoder() is not None else "sentence-transformers"
 
     @property

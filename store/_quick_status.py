@@ -18,7 +18,6 @@ from ._migrations import SCHEMA_VERSION
 from ._records import StoreStatus
 from ._sqlite_files import DB_NAME, connect_read_only, has_wal_files, remove_wal_files
 
-
 #: The vectors search holds: one per current caption, embedded by the index's embedder
 #: (here, with no numpy, for status; the FAISS cache counts and rebuilds from it too).
 SEARCHABLE_FROM = (
